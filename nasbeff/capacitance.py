@@ -18,7 +18,7 @@ So only the row and column sums of each block are needed, never P itself:
   Eqs. 5-6). For a bias-free MLP, P[(l: j,i), (l+1: k,j)] = sum_n sigma'_j(n) g_k(n) z_i(n): the
   Nepusz-Vicsek line graph of Fig. 1a. The sums are
       r_l = (d a_l/d theta_l)^T J_l^T grad_u <g, D_theta f_{l+1}(theta_{l+1}, u) 1>,
-      c_{l+1} = grad_{theta_{l+1}} <g, D_u f_{l+1}(theta_{l+1}, u) J_l w_l>,  w_l = (d a_l/d theta_l) 1,
+      c_{l+1} = grad_{theta_{l+1}} <J_l^T D_u f_{l+1}(theta_{l+1}, u)^T g, w_l>,  w_l = (d a_l/d theta_l) 1,
       1^T B_l 1 = <J_l^T grad_u <g, D_theta f_{l+1} 1>, w_l>,
   i.e. vector-Jacobian products through single layers plus one product with J_l or J_l^T; the cost
   is a small multiple of one backward pass (``benchmarks/bench_capacitance.py``).
@@ -100,14 +100,6 @@ def param_direction(layer: Layer, z: torch.Tensor, buffers: dict) -> torch.Tenso
     return tangent.detach()
 
 
-def _jvp_through(z_next: torch.Tensor, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """J v for the parameter-free ops a -> z_next, linearised at the recorded point: J^T w is linear
-    in w (one backward), so J v = d<J^T w, v>/dw (double-backward trick)."""
-    w = torch.zeros_like(z_next, requires_grad=True)
-    (jt_w,) = grad(z_next, a, w, create_graph=True, retain_graph=True)
-    return _grad((jt_w * v).sum(), [w])[0].detach() if jt_w.requires_grad else torch.zeros_like(z_next)
-
-
 def _check_depth(cap: ChainCapture) -> None:
     m = len(cap.layers)
     need = 4 if cap.ends_at_logits else 3
@@ -129,21 +121,24 @@ def _local_sums(cap: ChainCapture, want_r0: bool):
     c: list[list[torch.Tensor] | None] = [None] * m
     dens = []
     for l in range(m - 1):
-        nxt = L[l + 1]
-        w_l = param_direction(L[l], cap.inputs[l], cap.layer_buffers[l])
-        u = cap.inputs[l + 1].detach().requires_grad_(True)
+        nxt, z_next = L[l + 1], cap.inputs[l + 1]
+        u = z_next.detach().requires_grad_(True)
         s = (gs[l + 1].detach() * nxt.call(u, buffers=cap.layer_buffers[l + 1])).sum()
         *g_theta, g_u = _grad(s, [*nxt.params, u], create_graph=True)
-        # rows: q_u = grad_u <g, D_theta f 1>, pulled back through J_l^T, then through layer l
-        q_u = _grad(sum(gt.sum() for gt in g_theta), [u], retain_graph=True)[0]
-        (q_a,) = grad(cap.inputs[l + 1], cap.outputs[l], q_u.detach(), retain_graph=True)
-        dens.append((q_a * w_l).sum())
+        # rows: q_u = grad_u <g, D_theta f 1>; r_l = (d a_l/d theta_l)^T J_l^T q_u in one VJP
+        q_u = _grad(sum(gt.sum() for gt in g_theta), [u], retain_graph=True)[0].detach()
+        need_w = l == 0 and not want_r0 or l + 1 <= m - 2
+        w_l = param_direction(L[l], cap.inputs[l], cap.layer_buffers[l]) if need_w else None
         if l >= 1 or want_r0:
-            r[l] = _grad(cap.outputs[l], L[l].params, q_a, retain_graph=True)
-        # columns of block l = c_{l+1}, needed when layer l+1 is interior
+            r[l] = _grad(z_next, L[l].params, q_u, retain_graph=True)
+            dens.append(sum(t.sum() for t in r[l]))
+        else:  # the first layer can be huge (2048 x 256 in the probe): only its scalar 1^T B_0 1
+            (q_a,) = grad(z_next, cap.outputs[l], q_u, retain_graph=True)
+            dens.append((q_a * w_l).sum())
+        # columns of block l = c_{l+1} = grad_theta <J_l^T g_u(theta), w_l>, needed for interior l+1
         if l + 1 <= m - 2:
-            v = _jvp_through(cap.inputs[l + 1], cap.outputs[l], w_l)
-            c[l + 1] = _grad((g_u * v).sum(), nxt.params)
+            (jt_gu,) = grad(z_next, cap.outputs[l], g_u, create_graph=True, retain_graph=True)
+            c[l + 1] = _grad((jt_gu * w_l).sum(), nxt.params)
     return r, c, dens
 
 

@@ -176,13 +176,13 @@ def _op_jacobian(ops: list[nn.Module], a: torch.Tensor, z_next: torch.Tensor):
     return nz[:, 0], nz[:, 1], jac[:, nz[:, 0], nz[:, 1]]
 
 
-def _a_values(inc: Incidence, module: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """A_n = d a_dst / d theta_param for each incidence, per sample: (N, n_inc)."""
+def _a_values(inc: Incidence, module: nn.Module, z: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+    """A_n = d a_dst / d theta_param for the incidences ``idx``, per sample: (N, len(idx))."""
     n = z.shape[0]
     zf = z.detach().reshape(n, -1)
-    src = torch.as_tensor(np.maximum(inc.src, 0), device=z.device)
+    src = torch.as_tensor(np.maximum(inc.src[idx], 0), device=z.device)
     vals = zf[:, src]
-    kind = torch.as_tensor(inc.a_kind, device=z.device)
+    kind = torch.as_tensor(inc.a_kind[idx], device=z.device)
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
         per = zf.shape[1] // module.num_features
         chan = src // per
@@ -209,7 +209,7 @@ def _group(keys: np.ndarray, size: int):
     return order, counts, starts
 
 
-def _local_block(inc_l: Incidence, a_val, inc_n: Incidence, m_val, j_out, j_in, j_val, dim_a, dim_u):
+def _local_block(inc_l: Incidence, a_of, inc_n: Incidence, m_val, j_out, j_in, j_val, dim_a, dim_u):
     """COO (rows, cols, values) of B_l by the path join p -> j -> i -> q, summed over samples."""
     keep = inc_n.src >= 0
     m_rows = np.flatnonzero(keep)
@@ -222,14 +222,14 @@ def _local_block(inc_l: Incidence, a_val, inc_n: Incidence, m_val, j_out, j_in, 
     cm = cnt_m[j_out][e]
     a_idx = ord_a[st_a[j_in][e] + k // np.maximum(cm, 1)]
     m_idx = m_rows[ord_m[st_m[j_out][e] + k % np.maximum(cm, 1)]]
-    dev = a_val.device
-    vals = torch.zeros(total, dtype=a_val.dtype, device=dev)
-    n = a_val.shape[0]
+    dev = m_val.device
+    vals = torch.zeros(total, dtype=m_val.dtype, device=dev)
+    n = m_val.shape[0]
     step_p = max(1, _CHUNK // max(n, 1))
     for p0 in range(0, total, step_p):
         sl = slice(p0, p0 + step_p)
-        ai, ei, mi = (torch.as_tensor(t[sl], device=dev) for t in (a_idx, e, m_idx))
-        vals[sl] = (a_val[:, ai] * j_val[:, ei] * m_val[:, mi]).sum(0)
+        ei, mi = (torch.as_tensor(t[sl], device=dev) for t in (e, m_idx))
+        vals[sl] = (a_of(a_idx[sl]) * j_val[:, ei] * m_val[:, mi]).sum(0)
     return inc_l.param[a_idx], inc_n.param[m_idx], vals.cpu().numpy()
 
 
@@ -307,12 +307,13 @@ def line_graph(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mode: str 
                     for lay, z, a in zip(cap.layers, cap.inputs, cap.outputs)]
             for l in range(len(cap.layers) - 1):
                 lay, nxt = cap.layers[l], cap.layers[l + 1]
-                a_val = _a_values(incs[l], lay.module, cap.inputs[l])
-                coef = _m_coef(incs[l + 1], nxt.module, cap.inputs[l + 1][0].numel(), a_val.dtype, a_val.device)
+                z_l = cap.inputs[l].detach()
+                a_of = (lambda idx, inc=incs[l], mod=lay.module, z=z_l: _a_values(inc, mod, z, idx))
+                coef = _m_coef(incs[l + 1], nxt.module, cap.inputs[l + 1][0].numel(), z_l.dtype, z_l.device)
                 g_next = gs[l + 1].detach().reshape(n, -1)
                 m_val = coef * g_next[:, torch.as_tensor(incs[l + 1].dst, device=g_next.device)]
                 j_out, j_in, j_val = _op_jacobian(ops[l], cap.outputs[l], cap.inputs[l + 1])
-                r, c, v = _local_block(incs[l], a_val, incs[l + 1], m_val.detach(), j_out, j_in, j_val.detach(),
+                r, c, v = _local_block(incs[l], a_of, incs[l + 1], m_val.detach(), j_out, j_in, j_val.detach(),
                                        cap.outputs[l][0].numel(), cap.inputs[l + 1][0].numel())
                 rows.append(r + offs[l]); cols.append(c + offs[l + 1]); vals.append(v)
         else:

@@ -25,13 +25,19 @@ D = torch.float64
 
 
 def beta_loops(P: np.ndarray):
-    """(beta, num, den, num_abs, den_abs) of a dense P with plain loops: delta_in = P 1."""
+    """(beta, num, den, num_abs, den_abs) of a dense P with plain loops: delta_in = P 1.
+
+    num = 1^T P P 1 = sum_{k,i,j} P_ki P_ij and den = sum_ij P_ij; num_abs and den_abs are the
+    sums of the absolute values of those terms (the scale for the 1e-9 agreement)."""
     n = P.shape[0]
     r = [sum(P[i, j] for j in range(n)) for i in range(n)]
     c = [sum(P[i, j] for i in range(n)) for j in range(n)]
     num = sum(c[j] * r[j] for j in range(n))
     den = sum(r)
-    return num / (den + 1e-12), num, den, sum(abs(c[j] * r[j]) for j in range(n)), float(np.abs(P).sum())
+    r_abs = [sum(abs(P[i, j]) for j in range(n)) for i in range(n)]
+    c_abs = [sum(abs(P[i, j]) for i in range(n)) for j in range(n)]
+    num_abs = sum(c_abs[j] * r_abs[j] for j in range(n))
+    return num / (den + 1e-12), num, den, num_abs, float(np.abs(P).sum())
 
 
 def assert_agree(fast, P_ref: np.ndarray, tol: float = 1e-9):
