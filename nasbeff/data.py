@@ -1,16 +1,31 @@
 """Datasets as in-memory uint8 arrays with deterministic, seeded train/valid splits.
 
 Every loader returns :class:`ImageSet` objects holding ``images`` (uint8, N x H x W x C) and
-``labels`` (int64, 0..K-1). Decoding happens once; tensors are made from these arrays on the
-device that trains (see :func:`to_tensor`).
+``labels`` (int64, 0..K-1). Decoding happens once (optionally cached as ``.npz``, see
+:func:`read_source`); tensors are made from these arrays on the device that trains (see
+:func:`to_tensor` and the on-device batch iterators :func:`train_batches` / :func:`eval_batches`).
+
+Entry point: :func:`load_dataset` (``cifar10``, ``cifar10-valid``, ``cifar100``,
+``imagenet16-120``, ``digits``) with NB201's explicit split names. Nothing is downloaded: data are
+read only from the paths the caller gives.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
+import pickle
+import tarfile
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
+from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -79,3 +94,595 @@ def to_tensor(data: ImageSet, device: torch.device | str = "cpu", dtype: torch.d
         s = torch.tensor(std if std is not None else (1.0,) * len(mean), device=device, dtype=dtype).view(1, -1, 1, 1)
         x = (x - m) / s
     return x.contiguous(), torch.as_tensor(data.labels, device=device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset names, splits and normalisation constants
+# ---------------------------------------------------------------------------------------------
+
+CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
+                                    "dog", "frog", "horse", "ship", "truck")
+
+#: Canonical dataset names accepted by :func:`load_dataset`.
+DATASET_NAMES: tuple[str, ...] = ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120", "digits")
+
+#: Valid split names per dataset (see :func:`load_dataset` for their meaning).
+DATASET_SPLITS: dict[str, tuple[str, ...]] = {
+    "cifar10": ("train", "test", "ori-test"),
+    "cifar10-valid": ("train", "x-valid", "ori-test"),
+    "cifar100": ("train", "x-valid", "x-test", "ori-test"),
+    "imagenet16-120": ("train", "x-valid", "x-test", "ori-test"),
+    "digits": ("train", "valid"),
+}
+
+_ALIASES = {
+    "cifar-10": "cifar10", "cifar10valid": "cifar10-valid", "cifar-10-valid": "cifar10-valid",
+    "cifar-100": "cifar100", "imagenet16": "imagenet16-120", "imagenet16-120": "imagenet16-120",
+    "imagenet-16-120": "imagenet16-120", "imagenet16_120": "imagenet16-120",
+}
+
+#: Per-channel (mean, std) in [0, 1] units. CIFAR and ImageNet16 values are the ones NAS-Bench-201
+#: trains with; digits values are computed from the embedded data set.
+NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": (tuple(v / 255 for v in (125.3, 123.0, 113.9)), tuple(v / 255 for v in (63.0, 62.1, 66.7))),
+    "cifar100": (tuple(v / 255 for v in (129.3, 124.1, 112.4)), tuple(v / 255 for v in (68.2, 65.4, 70.4))),
+    "imagenet16-120": (tuple(v / 255 for v in (122.68, 116.66, 104.01)),
+                       tuple(v / 255 for v in (63.22, 61.26, 65.09))),
+    "digits": ((0.3061,), (0.3769,)),
+}
+NORMALIZATION["cifar10-valid"] = NORMALIZATION["cifar10"]
+
+_IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+_CIFAR10_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+_IN16_TRAIN = tuple(f"train_data_batch_{i}" for i in range(1, 11))
+_CACHE_VERSION = 1
+
+
+class DataFormatError(ValueError):
+    """A data source exists but is not in the expected format."""
+
+
+def canonical_name(name: str) -> str:
+    """Map a dataset name (case-insensitive, common aliases) to one of :data:`DATASET_NAMES`."""
+    key = str(name).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in DATASET_NAMES:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
+    return key
+
+
+def dataset_stats(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) in [0, 1] units used to normalise ``name``."""
+    return NORMALIZATION[canonical_name(name)]
+
+
+def channel_stats(data: ImageSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) of ``data`` in [0, 1] units."""
+    x = data.images.reshape(-1, data.images.shape[-1]).astype(np.float64) / 255.0
+    return tuple(float(v) for v in x.mean(0)), tuple(float(v) for v in x.std(0))
+
+
+_SPLIT_HINTS: dict[tuple[str, str], str] = {
+    ("cifar10", "x-valid"): "NB201's 'cifar10' setting trains on all 50k train images and has no validation "
+                            "split; use dataset 'cifar10-valid' with split 'x-valid' (25k held-out half of train)",
+    ("cifar10", "valid"): "NB201's 'cifar10' setting trains on all 50k train images and has no validation "
+                          "split; use dataset 'cifar10-valid' with split 'x-valid' (25k held-out half of train)",
+    ("cifar10", "x-test"): "cifar10 has no x-test; its test set is 'test' (= NB201 'ori-test', 10k images)",
+    ("cifar10-valid", "test"): "ambiguous for cifar10-valid: say 'x-valid' (the held-out 25k half of the train "
+                               "set, NB201's validation accuracy) or 'ori-test' (the official 10k test set)",
+    ("cifar10-valid", "valid"): "say 'x-valid' (the held-out 25k half of the train set)",
+    ("cifar10-valid", "x-test"): "cifar10-valid has no x-test; the official test set is 'ori-test'",
+    ("digits", "test"): "digits has only 'train' and 'valid' (a seeded stratified split)",
+}
+for _ds in ("cifar100", "imagenet16-120"):
+    _SPLIT_HINTS[(_ds, "test")] = (f"ambiguous for {_ds}: say 'x-test' (seeded half of the official test set, "
+                                   "the accuracy NB201 reports) or 'ori-test' (the full official test set)")
+    _SPLIT_HINTS[(_ds, "valid")] = f"say 'x-valid' (the other half of {_ds}'s official test set)"
+
+
+def check_split(name: str, split: str) -> str:
+    """Validate ``split`` for dataset ``name``; return the canonical split name or raise ValueError."""
+    name = canonical_name(name)
+    key = str(split).strip().lower().replace("_", "-")
+    key = {"xvalid": "x-valid", "xtest": "x-test", "oritest": "ori-test", "val": "valid"}.get(key, key)
+    valid = DATASET_SPLITS[name]
+    if key in valid:
+        return key
+    hint = _SPLIT_HINTS.get((name, key))
+    msg = f"bad split {split!r} for dataset {name!r}"
+    if hint:
+        msg += f": {hint}"
+    raise ValueError(f"{msg}. Valid splits for {name!r}: {', '.join(valid)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Low-level readers (no caching); each returns {"train": ImageSet, "test": ImageSet}
+# ---------------------------------------------------------------------------------------------
+
+def _unpickle(raw: bytes, what: str) -> dict:
+    try:
+        obj = pickle.loads(raw, encoding="latin1")
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a wrong format
+        raise DataFormatError(f"{what}: not a readable pickle ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise DataFormatError(f"{what}: expected a pickled dict, got {type(obj).__name__}")
+    return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
+
+
+def _read_file(path: Path) -> bytes:
+    if not path.is_file():
+        raise FileNotFoundError(f"missing file {path}")
+    return path.read_bytes()
+
+
+def _rows_to_hwc(data, labels, side: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(data)
+    if arr.dtype != np.uint8 or arr.ndim != 2 or arr.shape[1] != 3 * side * side:
+        raise DataFormatError(f"{what}: 'data' must be uint8 of shape (N, {3 * side * side}), "
+                              f"got {arr.dtype} {arr.shape}")
+    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if lab.shape[0] != arr.shape[0]:
+        raise DataFormatError(f"{what}: {arr.shape[0]} images but {lab.shape[0]} labels")
+    return arr.reshape(-1, 3, side, side).transpose(0, 2, 3, 1), lab
+
+
+def _decode_label_names(names) -> tuple[str, ...]:
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
+def _cifar_from_pickles(blobs: dict[str, bytes], label_key: str, names_key: str, meta: str,
+                        train_files: Sequence[str], test_files: Sequence[str], where: str,
+                        default_classes: tuple[str, ...]) -> dict[str, ImageSet]:
+    missing = [f for f in (*train_files, *test_files) if f not in blobs]
+    if missing:
+        raise FileNotFoundError(f"{where}: missing {', '.join(missing)}")
+    classes = None
+    if meta in blobs:
+        m = _unpickle(blobs[meta], f"{where}/{meta}")
+        if names_key in m:
+            classes = _decode_label_names(m[names_key])
+    out = {}
+    for split, files in (("train", train_files), ("test", test_files)):
+        xs, ys = [], []
+        for f in files:
+            d = _unpickle(blobs[f], f"{where}/{f}")
+            if "data" not in d or label_key not in d:
+                raise DataFormatError(f"{where}/{f}: expected keys 'data' and {label_key!r}, got {sorted(d)}")
+            x, y = _rows_to_hwc(d["data"], d[label_key], 32, f"{where}/{f}")
+            xs.append(x)
+            ys.append(y)
+        out[split] = (np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys))
+    if classes is None:
+        classes = default_classes
+    return {s: ImageSet(x, y, classes) for s, (x, y) in out.items()}
+
+
+def read_cifar10_batches(folder: str | os.PathLike) -> dict[str, ImageSet]:
+    """Read the python CIFAR-10 batches (``data_batch_1..5``, ``test_batch``, ``batches.meta``).
+
+    Returns ``{"train": 50k, "test": 10k}`` in file order (images HWC uint8)."""
+    folder = Path(folder)
+    blobs = {f: _read_file(folder / f) for f in _CIFAR10_BATCHES}
+    if (folder / "batches.meta").is_file():
+        blobs["batches.meta"] = (folder / "batches.meta").read_bytes()
+    return _cifar_from_pickles(blobs, "labels", "label_names", "batches.meta",
+                               _CIFAR10_BATCHES[:5], _CIFAR10_BATCHES[5:], str(folder), CIFAR10_CLASSES)
+
+
+def read_cifar100(folder: str | os.PathLike) -> dict[str, ImageSet]:
+    """Read the python CIFAR-100 files (``train``, ``test``, ``meta``) with the 100 fine labels."""
+    folder = Path(folder)
+    blobs = {f: _read_file(folder / f) for f in ("train", "test")}
+    if (folder / "meta").is_file():
+        blobs["meta"] = (folder / "meta").read_bytes()
+    return _cifar_from_pickles(blobs, "fine_labels", "fine_label_names", "meta",
+                               ("train",), ("test",), str(folder),
+                               tuple(str(i) for i in range(100)))
+
+
+def read_imagenet16(folder: str | os.PathLike, num_classes: int = 120) -> dict[str, ImageSet]:
+    """Read ImageNet16 pickles (``train_data_batch_1..10``, ``val_data``; 16x16, CHW rows, labels
+    1..1000). Keeps labels 1..``num_classes`` and shifts them to 0..num_classes-1.
+    ``val_data`` becomes the ``"test"`` split (NB201's ori-test)."""
+    folder = Path(folder)
+    out = {}
+    for split, files in (("train", _IN16_TRAIN), ("test", ("val_data",))):
+        xs, ys = [], []
+        for f in files:
+            d = _unpickle(_read_file(folder / f), str(folder / f))
+            if "data" not in d or "labels" not in d:
+                raise DataFormatError(f"{folder / f}: expected keys 'data' and 'labels', got {sorted(d)}")
+            x, y = _rows_to_hwc(d["data"], d["labels"], 16, str(folder / f))
+            if len(y) and (y.min() < 1 or y.max() > 1000):
+                raise DataFormatError(f"{folder / f}: labels must be 1..1000, got {y.min()}..{y.max()}")
+            keep = y <= num_classes
+            xs.append(x[keep])
+            ys.append(y[keep] - 1)
+        out[split] = ImageSet(np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys),
+                              tuple(str(i) for i in range(num_classes)))
+    return out
+
+
+def _natural_key(name: str) -> tuple:
+    stem = PurePosixPath(name).stem
+    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
+
+
+def _decode_image(raw: bytes, what: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except Exception as exc:  # noqa: BLE001
+        raise DataFormatError(f"{what}: cannot decode image ({exc})") from exc
+
+
+def _assemble_tree(entries: dict[str, list[tuple[str, str, np.ndarray]]],
+                   classes: Sequence[str] | None, where: str) -> dict[str, ImageSet]:
+    if not entries:
+        raise DataFormatError(f"{where}: no images found under train/<class>/ or test/<class>/")
+    found = sorted({c for items in entries.values() for c, _, _ in items})
+    if classes is None:
+        classes = tuple(found)
+    extra = [c for c in found if c not in classes]
+    if extra:
+        raise DataFormatError(f"{where}: unexpected class folders {extra}; expected {list(classes)}")
+    index = {c: i for i, c in enumerate(classes)}
+    out = {}
+    for split, items in entries.items():
+        items.sort(key=lambda t: (index[t[0]], _natural_key(t[1])))
+        shapes = {a.shape for _, _, a in items}
+        if len(shapes) != 1:
+            raise DataFormatError(f"{where}/{split}: images have different shapes {sorted(shapes)}")
+        out[split] = ImageSet(np.stack([a for _, _, a in items]),
+                              np.array([index[c] for c, _, _ in items], dtype=np.int64), tuple(classes))
+    return out
+
+
+def _tree_member(parts: tuple[str, ...]) -> tuple[str, str] | None:
+    if len(parts) < 3 or parts[-3] not in ("train", "test") or parts[-1].startswith("."):
+        return None
+    if not parts[-1].lower().endswith(_IMAGE_EXTS):
+        return None
+    return parts[-3], parts[-2]
+
+
+def read_image_tree(path: str | os.PathLike, classes: Sequence[str] | None = None) -> dict[str, ImageSet]:
+    """Read ``train|test/<class>/*.jpg|png`` from a folder or a ``.tar``/``.tar.gz`` of one.
+
+    Class order is ``classes`` (default: sorted folder names); within a class, files are ordered by
+    name (numerically when the stem is a number). A tar may also hold the CIFAR-10 python batches
+    (the official ``cifar-10-python.tar.gz``); those are then read instead."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"missing image folder or tar {path}")
+    entries: dict[str, list] = {}
+    if path.is_dir():
+        for split in ("train", "test"):
+            sdir = path / split
+            if not sdir.is_dir():
+                continue
+            for cdir in sorted(p for p in sdir.iterdir() if p.is_dir()):
+                for f in cdir.iterdir():
+                    if f.is_file() and _tree_member((split, cdir.name, f.name)):
+                        entries.setdefault(split, []).append(
+                            (cdir.name, f.name, _decode_image(f.read_bytes(), str(f))))
+        return _assemble_tree(entries, classes, str(path))
+    try:
+        tf = tarfile.open(path, "r:*")
+    except tarfile.TarError as exc:
+        raise DataFormatError(f"{path}: not a tar archive ({exc})") from exc
+    blobs: dict[str, bytes] = {}
+    with tf:
+        for m in tf:
+            if not m.isfile():
+                continue
+            parts = PurePosixPath(m.name).parts
+            base = parts[-1] if parts else ""
+            if base in _CIFAR10_BATCHES or base == "batches.meta":
+                blobs[base] = tf.extractfile(m).read()
+                continue
+            where = _tree_member(parts)
+            if where is not None:
+                entries.setdefault(where[0], []).append(
+                    (where[1], base, _decode_image(tf.extractfile(m).read(), f"{path}:{m.name}")))
+    if all(f in blobs for f in _CIFAR10_BATCHES):
+        return _cifar_from_pickles(blobs, "labels", "label_names", "batches.meta",
+                                   _CIFAR10_BATCHES[:5], _CIFAR10_BATCHES[5:], str(path), CIFAR10_CLASSES)
+    return _assemble_tree(entries, classes, str(path))
+
+
+def _locate(name: str, root: Path) -> tuple[str, Path, list[Path]]:
+    """Find the source format for ``name`` under ``root``: (kind, path, files that key the cache)."""
+    if not root.exists():
+        raise FileNotFoundError(f"{name}: data path {root} does not exist")
+    if name == "cifar10":
+        if root.is_file():
+            return "tree", root, [root]
+        for d in (root, root / "cifar-10-batches-py"):
+            if (d / "data_batch_1").is_file():
+                return "cifar10-batches", d, [d / f for f in _CIFAR10_BATCHES]
+        if (root / "train").is_dir() or (root / "test").is_dir():
+            files = sorted(p for s in ("train", "test") if (root / s).is_dir()
+                           for p in (root / s).rglob("*") if p.is_file())
+            return "tree", root, files
+        raise FileNotFoundError(f"cifar10: {root} holds neither cifar-10-batches-py files (data_batch_1..5, "
+                                "test_batch), nor a train|test/<class>/ image tree; or pass a .tar/.tar.gz")
+    if name == "cifar100":
+        for d in (root, root / "cifar-100-python"):
+            if (d / "train").is_file() and (d / "test").is_file():
+                return "cifar100", d, [d / "train", d / "test"]
+        raise FileNotFoundError(f"cifar100: {root} has no cifar-100-python files 'train' and 'test'")
+    if name == "imagenet16-120":
+        for d in (root, root / "ImageNet16", root / "imagenet16"):
+            if (d / "val_data").is_file():
+                return "imagenet16", d, [d / f for f in (*_IN16_TRAIN, "val_data")]
+        raise FileNotFoundError(f"imagenet16-120: {root} has no ImageNet16 pickles "
+                                "(train_data_batch_1..10, val_data)")
+    raise ValueError(f"dataset {name!r} is not read from files")
+
+
+def _decode_source(kind: str, path: Path) -> dict[str, ImageSet]:
+    if kind == "cifar10-batches":
+        return read_cifar10_batches(path)
+    if kind == "tree":
+        return read_image_tree(path, CIFAR10_CLASSES)
+    if kind == "cifar100":
+        return read_cifar100(path)
+    if kind == "imagenet16":
+        return read_imagenet16(path)
+    raise ValueError(kind)
+
+
+def _source_key(kind: str, files: Sequence[Path]) -> str:
+    h = hashlib.sha256(f"{_CACHE_VERSION}|{kind}".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"|{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _load_cache(path: Path, key: str) -> dict[str, ImageSet] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            classes = tuple(str(c) for c in z["classes"])
+            splits = [str(s) for s in z["splits"]]
+            return {s: ImageSet(z[f"{s}_images"], z[f"{s}_labels"], classes) for s in splits}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def _save_cache(path: Path, key: str, sets: dict[str, ImageSet]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for s, d in sets.items():
+        arrays[f"{s}_images"] = d.images
+        arrays[f"{s}_labels"] = d.labels
+    classes = next(iter(sets.values())).classes
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, key=np.array(key), classes=np.array(classes), splits=np.array(list(sets)), **arrays)
+    os.replace(tmp, path)
+
+
+def read_source(name: str, root: str | os.PathLike, cache_dir: str | os.PathLike | None = None
+                ) -> dict[str, ImageSet]:
+    """Decode the full source of ``name`` (``"train"`` and ``"test"`` sets) from ``root``, once.
+
+    With ``cache_dir``, the decoded uint8 arrays are stored as ``<cache_dir>/<name>_<hash>.npz``
+    (uncompressed) keyed by the source files' paths, sizes and mtimes; a later call with an
+    unchanged source loads that file instead of decoding again."""
+    name = canonical_name(name)
+    if name == "cifar10-valid":
+        name = "cifar10"
+    kind, path, files = _locate(name, Path(root).expanduser())
+    if cache_dir is None:
+        return _decode_source(kind, path)
+    key = _source_key(kind, files)
+    tag = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    cache = Path(cache_dir).expanduser() / f"{name}_{tag}.npz"
+    if cache.is_file():
+        hit = _load_cache(cache, key)
+        if hit is not None:
+            return hit
+    sets = _decode_source(kind, path)
+    _save_cache(cache, key, sets)
+    return sets
+
+
+def _read_split_file(path: str | os.PathLike, keys: tuple[tuple[str, ...], tuple[str, ...]], n: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"missing split file {p}")
+    try:
+        obj = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{p}: split file must be JSON ({exc})") from exc
+    out = []
+    for names in keys:
+        val = next((obj[k] for k in names if k in obj), None)
+        if val is None:
+            raise DataFormatError(f"{p}: split file needs one of the keys {list(names)}, has {sorted(obj)}")
+        if len(val) == 2 and isinstance(val[0], str):  # NB201/AutoDL config form: ["int", [...]]
+            val = val[1]
+        idx = np.asarray(val, dtype=np.int64)
+        if idx.ndim != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= n)):
+            raise DataFormatError(f"{p}: indices for {names[0]!r} must be a list of ints in 0..{n - 1}")
+        out.append(idx)
+    if np.intersect1d(out[0], out[1]).size:
+        raise DataFormatError(f"{p}: the two index lists overlap")
+    return out[0], out[1]
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | Sequence[str] = "train", *,
+                 cache_dir: str | os.PathLike | None = None, seed: int = 0,
+                 split_file: str | os.PathLike | None = None) -> ImageSet | tuple[ImageSet, ...]:
+    """Load one split (or a tuple of splits, decoded once) of a dataset as :class:`ImageSet`.
+
+    Datasets and splits (NB201 naming):
+
+    * ``cifar10``: ``train`` (50k) and ``test`` == ``ori-test`` (10k). NB201's "cifar10" setting
+      trains on all 50k, so there is no validation split here.
+    * ``cifar10-valid``: ``train`` (25k) / ``x-valid`` (the other 25k of the train set) /
+      ``ori-test`` (10k). The halves are OUR seeded stratified split (2,500 per class each), not
+      NB201's ``cifar-split.txt``, unless ``split_file`` (JSON with ``train`` and ``valid`` index
+      lists, plain or AutoDL's ``["int", [...]]`` form) is given.
+    * ``cifar100`` / ``imagenet16-120``: ``train``, ``ori-test`` (full test set: 10k / 6k) and its
+      halves ``x-valid`` / ``x-test``. The halves are OUR seeded stratified 50/50 split unless
+      ``split_file`` (JSON with ``xvalid`` and ``xtest``, as NB201's ``*-test-split.txt``) is given.
+    * ``digits``: ``train`` / ``valid`` of :func:`load_digits` (``root`` is ignored).
+
+    ``root`` is the folder holding the files (or a CIFAR-10 ``.tar``/``.tar.gz``); see
+    :func:`read_source` for ``cache_dir``. ``seed`` only affects the seeded splits.
+    Ambiguous split names (e.g. ``test`` for ``cifar10-valid``) raise ValueError with an explanation.
+    """
+    name = canonical_name(name)
+    many = not isinstance(split, str)
+    splits = [check_split(name, s) for s in (split if many else [split])]
+    if name == "digits":
+        tr, va = load_digits(seed=seed)
+        sets = {"train": tr, "valid": va}
+        result = tuple(sets[s] for s in splits)
+        return result if many else result[0]
+    if root is None:
+        raise ValueError(f"{name}: pass root, the folder (or tar) that holds the data files")
+    src = read_source(name, root, cache_dir)
+
+    def _need(base: str) -> ImageSet:
+        if base not in src:
+            raise FileNotFoundError(f"{name}: the source {root} has no {base!r} images")
+        return src[base]
+
+    def _pick(s: str) -> ImageSet:
+        if name == "cifar10-valid" and s in ("train", "x-valid"):
+            full = _need("train")
+            if split_file is not None:
+                tr, va = _read_split_file(split_file, (("train",), ("valid", "x-valid", "xvalid")), len(full))
+            else:
+                tr, va = stratified_split(full.labels, 0.5, seed)
+            return full.subset(tr if s == "train" else va)
+        if s == "train":
+            return _need("train")
+        full = _need("test")
+        if s in ("test", "ori-test"):
+            return full
+        if split_file is not None:
+            va, te = _read_split_file(split_file, (("xvalid", "x-valid", "valid"), ("xtest", "x-test", "test")),
+                                      len(full))
+        else:
+            te, va = stratified_split(full.labels, 0.5, seed)
+        return full.subset(va if s == "x-valid" else te)
+
+    result = tuple(_pick(s) for s in splits)
+    return result if many else result[0]
+
+
+def stratified_subset(data: ImageSet, size: int, seed: int = 0) -> ImageSet:
+    """A seeded class-stratified subset of about ``size`` images (per class ``round(size / N * n_c)``;
+    exactly balanced when ``data`` is), e.g. 5,000 CIFAR-10 training images = 500 per class.
+    Uses :func:`stratified_split`, so it is deterministic in ``seed``; images keep their order."""
+    n = len(data)
+    if not 0 < size <= n:
+        raise ValueError(f"size must be in 1..{n}, got {size}")
+    if size == n:
+        return data
+    _, keep = stratified_split(data.labels, size / n, seed)
+    return data.subset(keep)
+
+
+# ---------------------------------------------------------------------------------------------
+# On-device batch iterators
+# ---------------------------------------------------------------------------------------------
+
+class DeviceBatches:
+    """Batches from a uint8 image tensor held once on ``device``.
+
+    Each batch is ``(x, y)`` with ``x`` float (B, C, H, W) normalised by ``mean``/``std`` (default:
+    the data's own channel statistics) and ``y`` int64. With ``augment``, each image gets a random
+    crop of its zero-padded (``pad`` pixels) copy and, if ``flip``, a horizontal flip with
+    probability 1/2, all by tensor indexing on the device. Order and augmentation come from a CPU
+    ``torch.Generator`` seeded from ``(seed, epoch)``, so epoch ``e`` is identical on any device and
+    regardless of earlier epochs. Iterating the object runs epochs 0, 1, 2, ...; :meth:`epoch`
+    gives one epoch directly.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, *, device: torch.device | str = "cpu",
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                 augment: bool = True, shuffle: bool | None = None, pad: int = 4, flip: bool = True,
+                 seed: int = 0, drop_last: bool = False, dtype: torch.dtype = torch.float32) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if pad < 0:
+            raise ValueError(f"pad must be >= 0, got {pad}")
+        self.device = torch.device(device)
+        self.images = torch.as_tensor(data.images).permute(0, 3, 1, 2).contiguous().to(self.device)
+        self.labels = torch.as_tensor(data.labels, dtype=torch.int64).to(self.device)
+        if mean is None:
+            mean, std = channel_stats(data)
+        if std is None:
+            std = (1.0,) * len(mean)
+        c = self.images.shape[1]
+        if len(mean) != c or len(std) != c:
+            raise ValueError(f"mean/std need {c} values, got {len(mean)}/{len(std)}")
+        self.mean = torch.tensor(mean, dtype=dtype, device=self.device).view(1, c, 1, 1)
+        self.std = torch.tensor(std, dtype=dtype, device=self.device).view(1, c, 1, 1)
+        self.batch_size, self.augment, self.pad, self.flip = int(batch_size), augment, int(pad), flip
+        self.shuffle = augment if shuffle is None else shuffle
+        self.seed, self.drop_last, self.dtype = int(seed), drop_last, dtype
+        self._next_epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        e, self._next_epoch = self._next_epoch, self._next_epoch + 1
+        return self.epoch(e)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of epoch ``epoch`` (deterministic in ``(seed, epoch)``)."""
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0]))
+        n = len(self.labels)
+        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            if self.drop_last and len(idx) < self.batch_size:
+                break
+            offs = flips = None
+            if self.augment:
+                offs = torch.randint(0, 2 * self.pad + 1, (len(idx), 2), generator=gen)
+                flips = torch.rand(len(idx), generator=gen) < 0.5
+            idx = idx.to(self.device)
+            x = self.images[idx]
+            if self.augment:
+                x = self._augment(x, offs.to(self.device), flips.to(self.device))
+            x = (x.to(self.dtype).div_(255.0) - self.mean) / self.std
+            yield x, self.labels[idx]
+
+    def _augment(self, x: torch.Tensor, offs: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        if self.pad:
+            x = torch.nn.functional.pad(x, (self.pad,) * 4)
+        dev = x.device
+        rows = offs[:, :1] + torch.arange(h, device=dev)  # (B, H)
+        cols = offs[:, 1:] + torch.arange(w, device=dev)  # (B, W)
+        if self.flip:
+            cols = torch.where(flips[:, None], cols.flip(1), cols)
+        bi = torch.arange(b, device=dev).view(b, 1, 1, 1)
+        ci = torch.arange(c, device=dev).view(1, c, 1, 1)
+        return x[bi, ci, rows.view(b, 1, h, 1), cols.view(b, 1, 1, w)]
+
+
+def train_batches(data: ImageSet, batch_size: int, *, device: torch.device | str = "cpu",
+                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                  pad: int = 4, flip: bool = True, seed: int = 0, drop_last: bool = False) -> DeviceBatches:
+    """Shuffled, augmented (pad-``pad`` random crop + horizontal flip) batches on ``device``."""
+    return DeviceBatches(data, batch_size, device=device, mean=mean, std=std, augment=True, shuffle=True,
+                         pad=pad, flip=flip, seed=seed, drop_last=drop_last)
+
+
+def eval_batches(data: ImageSet, batch_size: int, *, device: torch.device | str = "cpu",
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> DeviceBatches:
+    """Plain batches in data order (no augmentation, no shuffling) on ``device``, for evaluation."""
+    return DeviceBatches(data, batch_size, device=device, mean=mean, std=std, augment=False, shuffle=False)

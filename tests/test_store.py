@@ -1,0 +1,523 @@
+"""Tests for nasbeff.store: API, error paths, SIGKILL-resume and concurrent writers."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nasbeff.store import (
+    APPLICATION_ID,
+    NO_EPOCH,
+    SCHEMA_VERSION,
+    ConflictError,
+    NotAStoreError,
+    ResultStore,
+    RunKey,
+    StoreBusyError,
+    StoreCorruptError,
+    StoreError,
+    canonical_json,
+    config_hash,
+)
+
+WORKER = Path(__file__).with_name("_store_worker.py")
+sys.path.insert(0, str(WORKER.parent))
+import _store_worker as worker  # noqa: E402
+
+
+def key(arch: str = "a0", seed: int = 0, scorer: str = "train", dataset: str = "cifar10") -> RunKey:
+    return RunKey("nb201", arch, dataset, scorer, "cfg0", seed)
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection for inspecting a store (never on a file under test for bytes)."""
+    return sqlite3.connect(str(path), isolation_level=None)
+
+
+def side_files(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir() if p.name != path.name)
+
+
+# ----------------------------------------------------------------------------- config_hash
+
+
+def test_config_hash_canonical_and_stable():
+    a = {"lr": 0.1, "epochs": 200, "opt": {"name": "sgd", "momentum": 0.9}, "aug": ["flip", "crop"]}
+    b = {"aug": ("flip", "crop"), "opt": {"momentum": 0.9, "name": "sgd"}, "epochs": 200.0, "lr": np.float64(0.1)}
+    assert canonical_json(a) == '{"aug":["flip","crop"],"epochs":200,"lr":0.1,"opt":{"momentum":0.9,"name":"sgd"}}'
+    assert config_hash(a) == config_hash(b) == "f9e85f3b2f450bd9"  # regression: never change silently
+    assert config_hash({"x": 1}) != config_hash({"x": True}) != config_hash({"x": "1"})
+    assert config_hash({"lr": 0.1}) != config_hash({"lr": 0.1 + 1e-17 + 1e-16})
+    assert config_hash({"n": np.int64(3)}) == config_hash({"n": 3})
+
+
+@pytest.mark.parametrize(
+    "bad, exc",
+    [({"x": float("nan")}, ValueError), ({1: 2}, TypeError), ({"x": {1, 2}}, TypeError), ([1], TypeError)],
+)
+def test_config_hash_rejects(bad, exc):
+    with pytest.raises(exc):
+        config_hash(bad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=5),
+        st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5), st.booleans()),
+        max_size=6,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_config_hash_ignores_key_order(config, rnd):
+    items = list(config.items())
+    rnd.shuffle(items)
+    assert config_hash(dict(items)) == config_hash(config)
+
+
+def test_runkey_validation():
+    assert key(seed=np.int64(3)).seed == 3 and type(key(seed=np.int64(3)).seed) is int
+    with pytest.raises(TypeError, match="arch"):
+        RunKey("s", 5, "d", "sc", "h", 0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="seed"):
+        RunKey("s", "a", "d", "sc", "h", True)
+    with pytest.raises(TypeError):
+        RunKey("", "a", "d", "sc", "h", 0)
+
+
+# ----------------------------------------------------------------------------- basic API
+
+
+def test_create_reopen_and_header(tmp_path):
+    path = tmp_path / "nested" / "dir" / "study.sqlite"
+    with ResultStore(path) as s:
+        assert s.record_epoch(key(), 0, {"train_loss": 2.3})
+    with ResultStore(path) as s:
+        assert s.epochs_done(key()) == [0]
+    con = raw(path)
+    assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert dict(con.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)
+    con.close()
+    assert int.from_bytes(path.read_bytes()[68:72], "big") == APPLICATION_ID
+
+
+def test_empty_file_becomes_store(tmp_path):
+    path = tmp_path / "empty.sqlite"
+    path.touch()
+    with ResultStore(path) as s:
+        s.record_epoch(key(), 0, {"a": 1})
+    with ResultStore(path) as s:
+        assert s.count() == 1
+
+
+def test_record_resume_and_done(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        k1, k2 = key("a1"), key("a2")
+        for e in (2, 0, 1):
+            assert s.record_epoch(k1, e, {"train_loss": 1.0 / (e + 1), "valid_acc": 0.1 * e})
+        assert s.epochs_done(k1) == [0, 1, 2]
+        assert s.epochs_done(k2) == []
+        assert s.pending([k2, k1, k2]) == [k2, k1, k2]
+        assert not s.is_done(k1)
+        with pytest.raises(StoreError, match="missing \\[3\\]"):
+            s.mark_done(k1, epochs=4)
+        with pytest.raises(StoreError, match="no epoch"):
+            s.mark_done(k2)
+        assert s.mark_done(k1, epochs=3) is True
+        assert s.mark_done(k1, epochs=3) is False  # idempotent, counted in n_marks
+        assert s.is_done(k1) and s.pending([k1, k2]) == [k2]
+        assert s.record_epoch(k1, 2, {"train_loss": 1.0 / 3, "valid_acc": 0.2}) is False  # same values: fine
+        with pytest.raises(StoreError, match="marked done"):
+            s.record_epoch(k1, 3, {"train_loss": 0.1})
+        assert s.unmark_done(k1) and not s.is_done(k1)
+        assert s.record_epoch(k1, 3, {"train_loss": 0.1})
+
+
+def test_duplicate_conflict_overwrite(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        k = key()
+        assert s.record_epoch(k, 0, {"loss": 0.5, "acc": 1}) is True
+        assert s.record_epoch(k, 0, {"acc": 1.0, "loss": np.float32(0.5)}) is False  # equal values: no-op
+        with pytest.raises(ConflictError, match="loss: 0.5 -> 0.25"):
+            s.record_epoch(k, 0, {"loss": 0.25, "acc": 1})
+        with pytest.raises(ConflictError):
+            s.record_epoch(k, 0, {"loss": 0.5})  # a missing metric is a difference too
+        (rec,) = s.rows()
+        assert rec.metrics == {"loss": 0.5, "acc": 1} and rec.n_writes == 2
+        assert s.record_epoch(k, 0, {"loss": 0.25, "acc": 1}, overwrite=True) is True
+        (rec,) = s.rows()
+        assert rec.metrics["loss"] == 0.25 and rec.n_writes == 3
+
+
+def test_nonfinite_metrics_stored_as_null(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        k = key()
+        s.record_epoch(k, 0, {"loss": float("nan"), "beta_eff": float("inf"), "acc": np.float64("-inf"), "ok": 1.5})
+        assert s.record_epoch(k, 0, {"loss": math.nan, "beta_eff": None, "acc": None, "ok": 1.5}) is False
+        (rec,) = s.rows()
+        assert rec.metrics == {"loss": None, "beta_eff": None, "acc": None, "ok": 1.5}
+        df = s.to_dataframe()
+        assert math.isnan(df.loc[0, "loss"]) and df.loc[0, "ok"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "metrics, exc",
+    [
+        ({"epoch": 1.0}, ValueError),
+        ({"seed": 1.0}, ValueError),
+        ({"": 1.0}, TypeError),
+        ({3: 1.0}, TypeError),
+        ({"x": [1, 2]}, TypeError),
+        ({"x": np.zeros(3)}, TypeError),
+        ([("x", 1)], TypeError),
+    ],
+)
+def test_bad_metrics_rejected(tmp_path, metrics, exc):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        with pytest.raises(exc):
+            s.record_epoch(key(), 0, metrics)
+        assert s.count() == 0
+
+
+def test_bad_epochs_rejected(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        for bad, exc in [(-2, ValueError), (1.0, TypeError), (True, TypeError)]:
+            with pytest.raises(exc):
+                s.record_epoch(key(), bad, {"x": 1})
+
+
+def test_scorer_without_epochs(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        k = key(scorer="synflow")
+        s.record_epoch(k, None, {"score": 12.5, "seconds": 0.01})
+        assert s.epochs_done(k) == [NO_EPOCH]
+        assert s.record_epoch(k, NO_EPOCH, {"score": 12.5, "seconds": 0.01}) is False
+        with pytest.raises(ValueError, match="cannot mix"):
+            s.record_epoch(k, 0, {"score": 1.0})
+        s.mark_done(k)
+        assert s.is_done(k)
+        s.record_epoch(key("b", scorer="train"), None, {"x": 1})
+        with pytest.raises(ValueError, match="cannot mix"):
+            s.record_epoch(key("b", scorer="train"), 0, {"x": 1})
+        assert [r.epoch for r in s.rows(epoch=None)] == [NO_EPOCH, NO_EPOCH]
+
+
+def test_rows_filters_and_count(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        for arch in ("a", "b", "c"):
+            for seed in (0, 1):
+                for e in range(3):
+                    s.record_epoch(key(arch, seed), e, {"m": e + seed})
+        s.mark_done(key("b", 1), epochs=3)
+        assert s.count() == 18
+        assert s.count(arch="a") == 6
+        assert s.count(arch=["a", "c"], seed=1) == 6
+        assert s.count(arch=[], seed=1) == 0
+        assert [r.epoch for r in s.rows(done=True)] == [0, 1, 2]
+        assert s.count(done=False) == 15
+        picked = [(r.key.arch, r.key.seed, r.epoch) for r in s.rows(epoch=2, seed=0)]
+        assert picked == [("a", 0, 2), ("b", 0, 2), ("c", 0, 2)]
+        with pytest.raises(TypeError, match="unknown filter"):
+            list(s.rows(archh="a"))
+
+
+def test_csv_and_dataframe_export(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        s.record_epoch(key("a"), 0, {"train_loss": 2.0, "valid_acc": 0.1})
+        s.record_epoch(key("a"), 1, {"train_loss": 1.0, "beta_eff": 0.3, "note": "x,y"})
+        s.record_epoch(key("b", scorer="synflow"), None, {"score": 7, "flag": True})
+        out = tmp_path / "out.csv"
+        assert s.to_csv(out) == 3
+        df = s.to_dataframe()
+        assert s.to_csv(tmp_path / "none.csv", arch="zzz") == 0
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = ["space", "arch", "dataset", "scorer", "config_hash", "seed", "epoch"]
+    assert list(rows[0]) == [*cols, "beta_eff", "flag", "note", "score", "train_loss", "valid_acc"]
+    assert [(r["arch"], r["epoch"]) for r in rows] == [("a", "0"), ("a", "1"), ("b", "-1")]
+    assert rows[0]["beta_eff"] == "" and rows[1]["note"] == "x,y" and rows[2]["score"] == "7"
+    assert float(rows[1]["beta_eff"]) == 0.3
+    assert list(df.columns) == list(rows[0]) and len(df) == 3
+    assert df["train_loss"].tolist()[:2] == [2.0, 1.0] and math.isnan(df["train_loss"][2])
+    assert (tmp_path / "none.csv").read_text().startswith("space,arch")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_transaction_batches_and_rolls_back(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite", synchronous="NORMAL") as s:
+        with s.transaction():
+            for i in range(50):
+                s.record_epoch(key(f"p{i}", scorer="proxy"), None, {"score": i})
+                s.mark_done(key(f"p{i}", scorer="proxy"))
+            with pytest.raises(ConflictError):  # a failed write inside keeps the others
+                s.record_epoch(key("p0", scorer="proxy"), None, {"score": -1})
+        assert s.count() == 50
+        with pytest.raises(RuntimeError):
+            with s.transaction():
+                s.record_epoch(key("q"), 0, {"x": 1})
+                with s.transaction():  # nested: joins the outer one
+                    s.record_epoch(key("q"), 1, {"x": 2})
+                raise RuntimeError("boom")
+        assert s.epochs_done(key("q")) == [] and s.count() == 50
+
+
+def test_configs_table(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        cfg = {"lr": 0.1, "epochs": 200}
+        h = s.save_config(cfg)
+        assert h == config_hash(cfg) == s.save_config({"epochs": 200.0, "lr": 0.1})
+        assert s.get_config(h) == cfg
+        with pytest.raises(KeyError):
+            s.get_config("0" * 16)
+
+
+def test_closed_store_and_bad_args(tmp_path):
+    s = ResultStore(tmp_path / "s.sqlite")
+    s.close()
+    s.close()
+    with pytest.raises(StoreError, match="closed"):
+        s.is_done(key())
+    with pytest.raises(ValueError):
+        ResultStore(tmp_path / "t.sqlite", synchronous="OFF")
+
+
+def test_busy_store_gives_clear_error(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path, timeout=0.05) as s:
+        other = raw(path)
+        other.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+        with pytest.raises(StoreBusyError, match="locked"):
+            s.record_epoch(key(), 0, {"x": 1})
+        assert s.epochs_done(key()) == []  # readers are not blocked (WAL)
+        other.execute("ROLLBACK")
+        other.close()
+        assert s.record_epoch(key(), 0, {"x": 1})
+
+
+# ----------------------------------------------------------------------------- foreign / corrupt files
+
+
+def _assert_untouched(path: Path, before: bytes, others: list[str]) -> None:
+    assert path.read_bytes() == before
+    assert side_files(path) == others  # no -wal / -shm / -journal left behind
+
+
+@pytest.mark.parametrize("kind", ["table", "empty_db", "wal_db", "our_id_no_meta"])
+def test_foreign_sqlite_file_is_refused_and_untouched(tmp_path, kind):
+    path = tmp_path / "foreign.db"
+    con = raw(path)
+    if kind == "wal_db":
+        con.execute("PRAGMA journal_mode=WAL")
+    if kind == "empty_db":
+        con.execute("PRAGMA user_version = 7")
+    else:
+        if kind == "our_id_no_meta":
+            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        con.execute("CREATE TABLE results (x INTEGER)")
+        con.execute("INSERT INTO results VALUES (42)")
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(NotAStoreError, match="not a nasbeff store"):
+        ResultStore(path)
+    _assert_untouched(path, before, [])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(min_size=1, max_size=5000))
+def test_random_bytes_are_refused_and_untouched(data):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "junk.sqlite"
+        path.write_bytes(data)
+        with pytest.raises(NotAStoreError, match="not a nasbeff store"):
+            ResultStore(path)
+        _assert_untouched(path, data, [])
+
+
+def test_sqlite_magic_with_garbage(tmp_path):
+    rng = random.Random(7)
+    for app_id, exc in [(1234, NotAStoreError), (APPLICATION_ID, StoreCorruptError)]:
+        path = tmp_path / f"g{app_id}.sqlite"
+        data = bytearray(rng.randbytes(8192))
+        data[:16] = b"SQLite format 3\x00"
+        data[68:72] = app_id.to_bytes(4, "big")
+        path.write_bytes(bytes(data))
+        with pytest.raises(exc):
+            ResultStore(path)
+        assert path.read_bytes() == data
+
+
+def test_directory_is_refused(tmp_path):
+    with pytest.raises(NotAStoreError, match="not a regular file"):
+        ResultStore(tmp_path)
+
+
+def _filled_store(path: Path, n: int = 300) -> bytes:
+    with ResultStore(path, synchronous="NORMAL") as s, s.transaction():
+        for i in range(n):
+            s.record_epoch(key(f"arch{i:04d}"), 0, {"train_loss": i / 7, "valid_acc": i / 11, "txt": "x" * 40})
+    return path.read_bytes()
+
+
+def test_truncated_store_is_reported_and_untouched(tmp_path):
+    path = tmp_path / "s.sqlite"
+    data = _filled_store(path)
+    assert len(data) >= 8 * 4096 and side_files(path) == []
+    for cut in (len(data) // 2, len(data) - 4096, 4096):
+        path.write_bytes(data[:cut])
+        with pytest.raises(StoreCorruptError, match="truncated"):
+            ResultStore(path)
+        _assert_untouched(path, data[:cut], [])
+    path.write_bytes(data[:60])
+    with pytest.raises(NotAStoreError):
+        ResultStore(path)
+
+
+def test_damaged_pages_are_reported_and_untouched(tmp_path):
+    path = tmp_path / "s.sqlite"
+    data = bytearray(_filled_store(path))
+    data[4096:] = random.Random(3).randbytes(len(data) - 4096)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorruptError, match="corrupt"):
+        with ResultStore(path) as s:
+            list(s.rows())
+            s.check()
+    _assert_untouched(path, bytes(data), [])
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "s.sqlite"
+    ResultStore(path).close()
+    con = raw(path)
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 99.*newer"):
+        ResultStore(path)
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def _spawn(db: Path, log: Path, run_id: str, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(db), str(log), run_id, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _log(log: Path) -> list[tuple[str, int, int]]:
+    if not log.exists():
+        return []
+    return [(r, int(u), int(e)) for r, u, e in (line.split() for line in log.read_text().splitlines())]
+
+
+def _check_complete(db: Path) -> None:
+    """Every unit done once, every epoch present once with its deterministic metrics."""
+    keys = [RunKey(*k.as_tuple()) for k in worker.unit_keys()]  # the worker's own copy of RunKey
+    with ResultStore(db) as s:
+        s.check()
+        assert s.pending(keys) == []
+        recs = {(r.key, r.epoch): r for r in s.rows()}
+        assert s.count() == len(recs) == worker.N_UNITS * worker.N_EPOCHS
+        for i, k in enumerate(keys):
+            for e in range(worker.N_EPOCHS):
+                assert recs[k, e].metrics == worker.metrics(i, e)
+                assert recs[k, e].n_writes == 1, f"unit {i} epoch {e} was committed {recs[k, e].n_writes} times"
+    con = raw(db)
+    assert con.execute("SELECT COUNT(*), MIN(n_marks), MAX(n_marks), MIN(n_epochs) FROM done").fetchone() == (
+        worker.N_UNITS, 1, 1, worker.N_EPOCHS,
+    )
+    con.close()
+
+
+def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path):
+    db, log = tmp_path / "study.sqlite", tmp_path / "work.log"
+    rng = random.Random(int(os.environ.get("NASBEFF_STORE_KILL_SEED", "20240611")))  # env: stress other seeds
+    n_kills = 5
+    for run in range(n_kills):
+        start = len(_log(log))
+        proc = _spawn(db, log, f"r{run}")
+        if run == 0:
+            time.sleep(rng.uniform(0.0, 0.15))  # during start-up / store creation / first epochs
+        else:
+            target, deadline = start + rng.randint(2, 20), time.monotonic() + 30
+            while len(_log(log)) < target and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.012))  # anywhere in an epoch: work, commit, mark_done
+        assert proc.poll() is None, f"worker ended before kill {run}: {proc.communicate()[1]}"
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+    proc = _spawn(db, log, "final")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    _check_complete(db)
+
+    # Work log: an epoch is only computed again if it was the one in flight when its run died.
+    lines = _log(log)
+    last_line_of_killed_run = {}
+    for i, (run, _, _) in enumerate(lines):
+        if run != "final":
+            last_line_of_killed_run[run] = i
+    in_flight = set(last_line_of_killed_run.values())
+    seen: dict[tuple[int, int], list[int]] = {}
+    for i, (_, u, e) in enumerate(lines):
+        seen.setdefault((u, e), []).append(i)
+    assert len(seen) == worker.N_UNITS * worker.N_EPOCHS
+    for (u, e), idx in seen.items():
+        assert all(i in in_flight for i in idx[:-1]), f"unit {u} epoch {e} recomputed after it finished"
+    assert len(lines) - len(seen) <= n_kills
+    print(f"kill test: {len(lines)} epoch computations for {len(seen)} epochs over {n_kills} kills")
+
+
+def test_sigkill_while_creating_the_store(tmp_path):
+    """Kills landing in interpreter start-up, store creation or the first commits leave a usable store."""
+    rng = random.Random(99)
+    for i in range(5):
+        db = tmp_path / f"s{i}.sqlite"
+        proc = _spawn(db, tmp_path / f"w{i}.log", "r", "--sleep-scale", "0")
+        deadline = time.monotonic() + 30
+        while not db.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        time.sleep(rng.uniform(0.0, 0.03))  # the file just appeared: creation, WAL switch, first commits
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        with ResultStore(db) as s:
+            s.check()
+            n = s.count()
+            s.record_epoch(key("after"), 0, {"x": 1.0})
+            assert s.count() == n + 1
+
+
+def test_two_processes_write_one_store_concurrently(tmp_path):
+    db = tmp_path / "shared.sqlite"  # absent: both processes race to create it
+    half = worker.N_UNITS // 2
+    procs = [
+        _spawn(db, tmp_path / f"w{j}.log", f"w{j}", "--units", units, "--sleep-scale", "0.5")
+        for j, units in enumerate((f"0:{half}", f"{half}:{worker.N_UNITS}"))
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    _check_complete(db)  # includes PRAGMA integrity_check
+    with ResultStore(db) as s:  # the two writers really interleaved
+        halves = (range(half), range(half, worker.N_UNITS))
+        spans = [[r.recorded_at for r in s.rows(arch=[f"arch{i:02d}" for i in h])] for h in halves]
+    assert max(map(min, spans)) < min(map(max, spans))
+    assert side_files(db) == ["w0.log", "w1.log"]  # WAL checkpointed and removed at last close
