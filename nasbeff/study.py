@@ -1,0 +1,216 @@
+"""The NB201 ranking study: train each architecture a few epochs on real CIFAR-10 under the frozen
+NCP, record beta_eff and validation accuracy per epoch in a resumable store, predict the final
+accuracy at beta_eff = 0, and write one row per architecture.
+
+Resumption: after every epoch the trainer state (model, optimizer, schedule, RNG) is saved
+atomically to ``<store dir>/checkpoints/`` together with that epoch's metrics, then the metrics are
+committed to the :class:`~nasbeff.store.ResultStore`. A run killed at any moment restarts from
+the last checkpoint; an epoch checkpointed but not yet committed is committed from the checkpoint,
+so nothing is lost and no epoch is trained twice. Finished architectures are skipped.
+
+Data protocol (NB201's ``cifar10-valid`` setting, reduced): train on a seeded class-balanced subset
+of the 25k training half, measure validation accuracy on a seeded subset of the x-valid half
+(never the test set), beta_eff on ``beta_samples`` fixed training images. The learning-rate
+schedule is NB201's (cosine over 200 epochs), so the first epochs are the benchmark's first epochs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .data import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
+from .predict import BetaEffPredictor, best_seen_value, last_seen_value
+from .probe import NCP
+from .spaces import build_nb201_model, index_to_str, is_cut_off
+from .store import ResultStore, RunKey, config_hash
+from .train import EarlyTrainer, TrainConfig, accuracy, beta_subset
+
+SCORER = "beff-train"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything that determines a study's numbers (hashed into the store key)."""
+
+    epochs: int = 5
+    schedule_epochs: int = 200
+    train_size: int = 5000
+    valid_size: int = 2000
+    batch_size: int = 128
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    beta_samples: int = 512
+    placement: str = "head"
+    mode: str = "local"
+    probe_hidden: tuple[int, ...] = (256, 128)
+    probe_bn_position: str = "after"
+    seed: int = 0
+    data_seed: int = 0
+    dataset: str = "cifar10-valid"
+    protocol: int = 1
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, schedule_epochs=self.schedule_epochs, lr=self.lr,
+                           weight_decay=self.weight_decay, batch_size=self.batch_size, beta_samples=self.beta_samples,
+                           seed=self.seed, mode=self.mode, placement=self.placement)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["probe_hidden"] = list(self.probe_hidden)
+        return d
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self.to_dict())
+
+
+@dataclass
+class StudyData:
+    train: ImageSet
+    valid: ImageSet
+    mean: tuple[float, ...] = field(default_factory=tuple)
+    std: tuple[float, ...] = field(default_factory=tuple)
+
+
+def load_study_data(root: str | os.PathLike, cfg: StudyConfig, cache_dir: str | os.PathLike | None = None) -> StudyData:
+    """CIFAR-10 (``cifar10-valid`` halves) from ``root``, reduced to the configured subsets."""
+    train, valid = load_dataset(cfg.dataset, root, ("train", "x-valid"), cache_dir=cache_dir, seed=cfg.data_seed)
+    if cfg.train_size < len(train):
+        train = stratified_subset(train, cfg.train_size, seed=cfg.data_seed)
+    if cfg.valid_size < len(valid):
+        valid = stratified_subset(valid, cfg.valid_size, seed=cfg.data_seed + 1)
+    mean, std = dataset_stats("cifar10")
+    return StudyData(train, valid, tuple(mean), tuple(std))
+
+
+def run_key(index: int, cfg: StudyConfig) -> RunKey:
+    return RunKey(space="nb201", arch=str(int(index)), dataset=cfg.dataset, scorer=SCORER, config_hash=cfg.hash,
+                  seed=cfg.seed)
+
+
+def _channels_last(batches, enabled: bool):
+    for x, y in batches:
+        yield (x.contiguous(memory_format=torch.channels_last) if enabled else x), y
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore, ckpt_dir: Path,
+               device: str = "cpu", on_epoch: Callable[[int, dict], None] | None = None) -> list[dict]:
+    """Train one NB201 arch (resuming from its checkpoint), committing each epoch; returns the
+    per-epoch metrics of all epochs."""
+    key = run_key(index, cfg)
+    store.save_config(cfg.to_dict())
+    if store.is_done(key):
+        return [r.metrics for r in store.rows(**_key_filter(key))]
+    dev = torch.device(device)
+    cl = True  # channels-last: faster convolutions on CPU (oneDNN) and on GPU tensor cores
+    torch.manual_seed(cfg.seed)
+    net = build_nb201_model(index_to_str(index), num_classes=10, in_channels=data.train.images.shape[-1]).to(dev)
+    if cl:
+        net = net.to(memory_format=torch.channels_last)
+    probe = NCP(net.feature_dim, 10, hidden=cfg.probe_hidden, bn_position=cfg.probe_bn_position, seed=cfg.seed).to(dev)
+    tb = train_batches(data.train, cfg.batch_size, device=dev, mean=data.mean, std=data.std, seed=cfg.seed)
+    vb = eval_batches(data.valid, 500, device=dev, mean=data.mean, std=data.std)
+    trainer = EarlyTrainer.for_network(net, probe, cfg.train_config(), len(tb))
+    sub = beta_subset(len(data.train), cfg.beta_samples, cfg.seed).numpy()
+    xb, yb = next(iter(eval_batches(data.train.subset(sub), len(sub), device=dev, mean=data.mean, std=data.std)))
+    ckpt = ckpt_dir / f"nb201-{index}-{cfg.hash}-s{cfg.seed}.pt"
+    done = set(store.epochs_done(key))
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        trainer.load_state_dict(state["trainer"])
+        if state["epoch"] not in done:  # checkpointed, killed before the commit
+            store.record_epoch(key, state["epoch"], state["metrics"])
+            done.add(state["epoch"])
+    elif done:
+        # no checkpoint but committed epochs: retrain from scratch; the store rejects differing values
+        pass
+    for epoch in range(trainer.epochs_done + 1, cfg.epochs + 1):
+        loss, secs = trainer.epoch(_channels_last(tb.epoch(epoch - 1), cl))
+        t1 = time.perf_counter()
+        acc = accuracy(trainer.model, _channels_last(vb.epoch(0), cl))
+        secs_eval = time.perf_counter() - t1
+        beff, secs_beta = trainer.beta(xb, yb)
+        metrics = {"train_loss": loss, "valid_acc": acc, "beta_eff": beff, "seconds_train": secs,
+                   "seconds_eval": secs_eval, "seconds_beta": secs_beta}
+        if not math.isfinite(beff):
+            raise FloatingPointError(f"arch {index}: non-finite beta_eff at epoch {epoch}")
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_save({"epoch": epoch, "metrics": metrics, "trainer": trainer.state_dict()}, ckpt)
+        store.record_epoch(key, epoch, metrics)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+    store.mark_done(key)
+    ckpt.unlink(missing_ok=True)
+    return [r.metrics for r in store.rows(**_key_filter(key))]
+
+
+def _key_filter(key: RunKey) -> dict:
+    return {f: getattr(key, f) for f in ("space", "arch", "dataset", "scorer", "config_hash", "seed")}
+
+
+def summarize(store: ResultStore, indices: Iterable[int], cfg: StudyConfig, epochs: int | None = None) -> list[dict]:
+    """One row per finished arch: ``index, arch_str, epochs_observed, beff_pred, beff_std, t0, lsv,
+    bsv, gpu_seconds`` (device seconds of training + evaluation + beta_eff; on a CPU run these are
+    CPU seconds), ``beta_seconds``, ``beta_overhead`` (beta_eff time / training time), ``cut_off``."""
+    rows = []
+    k = epochs or cfg.epochs
+    for index in indices:
+        key = run_key(index, cfg)
+        recs = sorted(store.rows(**_key_filter(key)), key=lambda r: r.epoch)
+        recs = [r for r in recs if 1 <= r.epoch <= k]
+        if len(recs) < k:
+            continue
+        m = [r.metrics for r in recs]
+        acc = [x["valid_acc"] for x in m]
+        beta = [x["beta_eff"] for x in m]
+        try:
+            pred = BetaEffPredictor().fit(beta, acc)
+            mean, std = pred.predict_final()
+            t0 = pred.t0_
+        except ValueError:  # constant beta_eff (e.g. a cut-off arch): fall back to the last seen value
+            mean, std, t0 = last_seen_value(acc), float("nan"), -1
+        train_s = sum(x["seconds_train"] for x in m)
+        beta_s = sum(x["seconds_beta"] for x in m)
+        rows.append({"index": int(index), "arch_str": index_to_str(index), "epochs_observed": k,
+                     "beff_pred": mean, "beff_std": std, "t0": t0, "lsv": last_seen_value(acc),
+                     "bsv": best_seen_value(acc), "gpu_seconds": train_s + beta_s + sum(x["seconds_eval"] for x in m),
+                     "beta_seconds": beta_s, "beta_overhead": beta_s / train_s if train_s else float("nan"),
+                     "final_beta_eff": beta[-1], "cut_off": bool(is_cut_off(index_to_str(index)))})
+    return rows
+
+
+def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
+    import csv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["index"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    os.replace(tmp, path)
+
+
+def sample_archs(pool: Sequence[int], n: int | None, seed: int) -> list[int]:
+    """A seeded sample of ``n`` archs from ``pool`` (all of it when n is None), sorted."""
+    pool = list(pool)
+    if n is None or n >= len(pool):
+        return sorted(pool)
+    rng = np.random.default_rng(seed)
+    return sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
