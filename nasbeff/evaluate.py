@@ -1,0 +1,124 @@
+"""Rank agreement with ground truth: Spearman and Kendall correlations with bootstrap confidence
+intervals, paired bootstrap for method-vs-method differences, and the seed-noise ceiling.
+
+* ``rank_correlation(score, truth)``: rho (Spearman) and tau (Kendall's tau-b) from scipy.stats,
+  each with a percentile bootstrap interval over architectures (resampled with replacement,
+  seeded; ``n_boot`` resamples).
+* ``paired_bootstrap(a, b, truth)``: the distribution of rho(a) - rho(b) over the SAME resamples,
+  its interval and the one-sided fraction of resamples where a does not beat b.
+* ``noise_ceiling(seed_a, seed_b)``: rho between two training seeds of the ground truth, the
+  best agreement any predictor of one seed's result can expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Correlation:
+    n: int
+    spearman: float
+    spearman_ci: tuple[float, float]
+    kendall: float
+    kendall_ci: tuple[float, float]
+
+
+def _clean(score, truth) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(score, dtype=np.float64)
+    t = np.asarray(truth, dtype=np.float64)
+    if s.shape != t.shape or s.ndim != 1:
+        raise ValueError(f"score and truth must be 1-d of equal length, got {s.shape} and {t.shape}")
+    ok = np.isfinite(s) & np.isfinite(t)
+    if ok.sum() < 3:
+        raise ValueError(f"need at least 3 archs with finite score and truth, got {int(ok.sum())}")
+    return s[ok], t[ok]
+
+
+def _rho(s, t) -> float:
+    return float(stats.spearmanr(s, t).statistic)
+
+
+def _tau(s, t) -> float:
+    return float(stats.kendalltau(s, t).statistic)
+
+
+def _boot_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def _ci(values: np.ndarray, level: float) -> tuple[float, float]:
+    v = values[np.isfinite(values)]
+    a = (1 - level) / 2
+    return (float(np.quantile(v, a)), float(np.quantile(v, 1 - a))) if v.size else (float("nan"), float("nan"))
+
+
+def rank_correlation(score, truth, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> Correlation:
+    """Spearman rho and Kendall tau of ``score`` (higher = better) vs ``truth`` with bootstrap CIs."""
+    s, t = _clean(score, truth)
+    idx = _boot_indices(len(s), n_boot, seed)
+    rhos = np.array([_rho(s[i], t[i]) for i in idx])
+    taus = np.array([_tau(s[i], t[i]) for i in idx])
+    return Correlation(len(s), _rho(s, t), _ci(rhos, level), _tau(s, t), _ci(taus, level))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    diff: float
+    ci: tuple[float, float]
+    p_not_better: float
+
+
+def paired_bootstrap(a, b, truth, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> PairedDifference:
+    """rho(a, truth) - rho(b, truth) on the same archs and the same resamples."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    t = np.asarray(truth, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(t)
+    a, b, t = a[ok], b[ok], t[ok]
+    if len(t) < 3:
+        raise ValueError("need at least 3 archs scored by both methods")
+    idx = _boot_indices(len(t), n_boot, seed)
+    d = np.array([_rho(a[i], t[i]) - _rho(b[i], t[i]) for i in idx])
+    return PairedDifference(_rho(a, t) - _rho(b, t), _ci(d, level), float(np.mean(d[np.isfinite(d)] <= 0)))
+
+
+def noise_ceiling(seed_a, seed_b) -> float:
+    """Spearman rho between two seeds' ground-truth accuracies (archs with both seeds)."""
+    return _rho(*_clean(seed_a, seed_b))
+
+
+def correlation_table(scores: Mapping[str, Sequence[float]], truth, n_boot: int = 2000, seed: int = 0,
+                      reference: str | None = None) -> list[dict]:
+    """One row per method: n, Spearman [CI], Kendall [CI], and (with ``reference``) the paired
+    difference in Spearman against the reference method."""
+    rows = []
+    for name, s in scores.items():
+        c = rank_correlation(s, truth, n_boot=n_boot, seed=seed)
+        row = {"method": name, "n": c.n, "spearman": c.spearman, "spearman_lo": c.spearman_ci[0],
+               "spearman_hi": c.spearman_ci[1], "kendall": c.kendall, "kendall_lo": c.kendall_ci[0],
+               "kendall_hi": c.kendall_ci[1]}
+        if reference is not None and name != reference:
+            d = paired_bootstrap(s, scores[reference], truth, n_boot=n_boot, seed=seed)
+            row.update({"diff_vs_ref": d.diff, "diff_lo": d.ci[0], "diff_hi": d.ci[1], "p_not_better": d.p_not_better})
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows: Sequence[dict], title_truth: str) -> str:
+    """The correlation table as Markdown."""
+    ref = any("diff_vs_ref" in r for r in rows)
+    head = f"| method | n | Spearman vs {title_truth} [95% CI] | Kendall [95% CI] |" + (" Δρ vs ref [95% CI] |" if ref else "")
+    sep = "|---|---|---|---|" + ("---|" if ref else "")
+    lines = [head, sep]
+    for r in rows:
+        line = (f"| {r['method']} | {r['n']} | {r['spearman']:.3f} [{r['spearman_lo']:.2f}, {r['spearman_hi']:.2f}] "
+                f"| {r['kendall']:.3f} [{r['kendall_lo']:.2f}, {r['kendall_hi']:.2f}] |")
+        if ref:
+            line += (f" {r['diff_vs_ref']:+.3f} [{r['diff_lo']:+.2f}, {r['diff_hi']:+.2f}] |" if "diff_vs_ref" in r else " — |")
+        lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""Figures (matplotlib, headless): learning curves with beta_eff and the fitted line (paper
+Fig. 2), predicted vs true accuracy (Fig. 3a), and scorer comparison bars."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .predict import BetaEffPredictor  # noqa: E402
+
+
+def learning_curves(curves: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """Fig. 2 style, one column per arch: validation accuracy and beta_eff per epoch (top), and
+    accuracy vs beta_eff with the Bayesian-ridge line and its prediction at beta_eff = 0 (bottom).
+    Each curve dict: ``label``, ``epochs``, ``acc``, ``beta`` and optionally ``true`` (final acc)."""
+    n = len(curves)
+    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6), squeeze=False)
+    for j, c in enumerate(curves):
+        ep, acc, beta = np.asarray(c["epochs"]), np.asarray(c["acc"]), np.asarray(c["beta"])
+        ax = axes[0, j]
+        ax.plot(ep, acc, "o-", color="tab:blue", label="valid acc")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy (%)", color="tab:blue")
+        ax2 = ax.twinx()
+        ax2.plot(ep, beta, "s--", color="tab:red", label="beta_eff")
+        ax2.set_ylabel("beta_eff", color="tab:red")
+        ax.set_title(c.get("label", ""), fontsize=9)
+        ax = axes[1, j]
+        ax.scatter(beta, acc, c=ep, cmap="viridis", zorder=3)
+        try:
+            p = BetaEffPredictor().fit(beta, acc)
+            mean, std = p.predict_final()
+            xs = np.linspace(min(0.0, beta.min()), max(0.0, beta.max()), 50)
+            ax.plot(xs, p.predict(xs), "k-", lw=1, label=f"fit (t0={p.t0_})")
+            ax.errorbar([0], [mean], yerr=[std], fmt="*", color="tab:green", ms=12, label=f"pred {mean:.1f}")
+        except ValueError:
+            pass
+        if c.get("true") is not None:
+            ax.axhline(c["true"], color="gray", ls=":", label=f"true {c['true']:.1f}")
+        ax.axvline(0, color="gray", lw=0.5)
+        ax.set_xlabel("beta_eff")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def predicted_vs_true(pred, true, path: str | os.PathLike, label: str = "prediction", truth_label: str = "true",
+                      highlight=None, title: str = "") -> None:
+    """Fig. 3a style scatter of predicted vs true accuracy, with its Spearman rho in the title;
+    ``highlight`` marks a boolean subset (e.g. cut-off archs) in another colour."""
+    from scipy import stats
+
+    pred, true = np.asarray(pred, dtype=float), np.asarray(true, dtype=float)
+    ok = np.isfinite(pred) & np.isfinite(true)
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    hl = np.zeros_like(ok) if highlight is None else np.asarray(highlight, dtype=bool)
+    ax.scatter(true[ok & ~hl], pred[ok & ~hl], s=18, alpha=0.8, label="archs")
+    if hl.any():
+        ax.scatter(true[ok & hl], pred[ok & hl], s=22, marker="x", color="tab:red", label="cut-off archs")
+    rho = stats.spearmanr(pred[ok], true[ok]).statistic
+    ax.set_xlabel(truth_label)
+    ax.set_ylabel(label)
+    ax.set_title((title + "\n" if title else "") + f"Spearman rho = {rho:.3f} (n = {int(ok.sum())})", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def scorer_bars(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
+    """Horizontal bars of Spearman rho with bootstrap intervals, one per method (rows from
+    :func:`nasbeff.evaluate.correlation_table`)."""
+    rows = sorted(rows, key=lambda r: r["spearman"])
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(rows) + 1.2))
+    y = np.arange(len(rows))
+    rho = np.array([r["spearman"] for r in rows])
+    err = np.array([[r["spearman"] - r["spearman_lo"] for r in rows], [r["spearman_hi"] - r["spearman"] for r in rows]])
+    ax.barh(y, rho, xerr=err, color=["tab:green" if r["method"].startswith("beff") else "tab:blue" for r in rows])
+    ax.set_yticks(y, [f"{r['method']} (n={r['n']})" for r in rows], fontsize=8)
+    ax.set_xlabel("Spearman rho vs ground truth")
+    ax.axvline(0, color="k", lw=0.5)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,50 @@
+"""Rank correlations with bootstrap intervals, paired differences and the noise ceiling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nasbeff.evaluate import correlation_table, markdown_table, noise_ceiling, paired_bootstrap, rank_correlation
+
+
+def test_perfect_and_reversed_rankings():
+    t = np.arange(20.0)
+    c = rank_correlation(t ** 2, t, n_boot=200)
+    assert c.spearman == 1.0 and c.kendall == 1.0 and c.spearman_ci == pytest.approx((1.0, 1.0))
+    assert rank_correlation(-t, t, n_boot=50).spearman == -1.0
+
+
+def test_matches_scipy_and_interval_covers_estimate():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=60)
+    s = t + rng.normal(scale=1.0, size=60)
+    c = rank_correlation(s, t, n_boot=500, seed=1)
+    assert c.spearman == pytest.approx(stats.spearmanr(s, t).statistic)
+    assert c.kendall == pytest.approx(stats.kendalltau(s, t).statistic)
+    assert c.spearman_ci[0] < c.spearman < c.spearman_ci[1]
+    assert c.spearman_ci[1] - c.spearman_ci[0] < 0.5
+
+
+def test_paired_bootstrap_prefers_the_better_method():
+    rng = np.random.default_rng(1)
+    t = rng.normal(size=80)
+    good = t + rng.normal(scale=0.2, size=80)
+    bad = t + rng.normal(scale=3.0, size=80)
+    d = paired_bootstrap(good, bad, t, n_boot=500)
+    assert d.diff > 0.3 and d.ci[0] > 0 and d.p_not_better < 0.01
+    rows = correlation_table({"good": good, "bad": bad}, t, n_boot=200, reference="bad")
+    assert rows[0]["diff_vs_ref"] == pytest.approx(d.diff) and "diff_vs_ref" not in rows[1]
+    md = markdown_table(rows, "truth")
+    assert md.count("\n") == 3 and "| good | 80 |" in md
+
+
+def test_noise_ceiling_and_nan_handling():
+    a = np.array([1.0, 2.0, 3.0, np.nan, 5.0])
+    b = np.array([1.1, 1.9, 3.5, 4.0, 4.9])
+    assert noise_ceiling(a, b) == 1.0
+    with pytest.raises(ValueError, match="at least 3"):
+        rank_correlation([1.0, np.nan], [1.0, 2.0])
+    with pytest.raises(ValueError, match="equal length"):
+        rank_correlation([1.0, 2.0, 3.0], [1.0, 2.0])
