@@ -80,8 +80,8 @@ def _grad(out: torch.Tensor, inputs: Sequence[torch.Tensor], grad_outputs=None, 
 def param_direction(layer: Layer, z: torch.Tensor, buffers: dict) -> torch.Tensor:
     """w = (d a / d theta) 1: the change of the layer's output when every parameter moves by 1.
 
-    Closed forms for Linear (sum_i z_i + 1) and zero-padded ConvNd (a ones-kernel convolution);
-    a forward-mode JVP for any other layer."""
+    Closed forms for Linear (sum_i z_i + 1), zero-padded ConvNd (a ones-kernel convolution),
+    eval-mode BatchNorm and LayerNorm (z_hat + 1); a forward-mode JVP for any other layer."""
     mod = layer.module
     z = z.detach()
     has_bias = "bias" in layer.param_names
@@ -95,6 +95,14 @@ def param_direction(layer: Layer, z: torch.Tensor, buffers: dict) -> torch.Tenso
         w = conv(z, ones, None, mod.stride, mod.padding, mod.dilation, mod.groups)
         w = w.repeat_interleave(mod.out_channels // mod.groups, dim=1)
         return w + 1.0 if has_bias else w
+    if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine and not mod.training \
+            and mod.track_running_stats and layer.param_names == ("weight", "bias"):
+        shape = (1, -1) + (1,) * (z.ndim - 2)
+        mean, var = buffers["running_mean"].view(shape), buffers["running_var"].view(shape)
+        return (z - mean) / torch.sqrt(var + mod.eps) + 1.0  # a = gamma * z_hat + beta
+    if isinstance(mod, nn.LayerNorm) and layer.param_names in (("weight", "bias"), ("weight",)):
+        z_hat = nn.functional.layer_norm(z, mod.normalized_shape, None, None, mod.eps)
+        return z_hat + 1.0 if has_bias else z_hat
     primals = tuple(p.detach() for p in layer.params)
     _, tangent = torch.func.jvp(lambda *ps: layer.call(z, ps, buffers), primals, tuple(_ones(primals)))
     return tangent.detach()

@@ -457,3 +457,21 @@ def test_explicit_builder_rejects_unsupported_layers():
     assert math.isfinite(beta_eff(net, x, y))  # the matrix-free path handles any layer
     with pytest.raises(ValueError, match="supports Linear, ConvNd and BatchNormNd"):
         line_graph(net, x, y)
+
+
+@pytest.mark.parametrize("module,shape", [
+    (nn.Linear(5, 4), (3, 5)), (nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2), (2, 4, 7, 7)),
+    (nn.Conv1d(3, 2, 2, dilation=2), (2, 3, 9)), (nn.BatchNorm1d(5), (3, 5)), (nn.BatchNorm2d(3), (2, 3, 4, 4)),
+    (nn.LayerNorm(6), (3, 6)), (nn.LayerNorm(6, bias=False), (3, 6)), (nn.PReLU(4), (3, 4))])
+def test_param_direction_closed_forms_equal_forward_mode_jvp(module, shape):
+    from nasbeff.capacitance import param_direction
+    from nasbeff.graph import Layer
+
+    module = randomise_bn(module.double().eval())
+    z = torch.randn(*shape, dtype=D)
+    layer = Layer("m", module, tuple(n for n, _ in module.named_parameters()),
+                  [p.detach().clone() for p in module.parameters()])
+    buffers = dict(module.named_buffers())
+    _, ref = torch.func.jvp(lambda *ps: layer.call(z, ps, buffers), tuple(layer.params),
+                            tuple(torch.ones_like(p) for p in layer.params))
+    torch.testing.assert_close(param_direction(layer, z, buffers), ref, rtol=1e-12, atol=1e-12)
