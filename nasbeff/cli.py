@@ -78,6 +78,7 @@ def rank(
     schedule_epochs: int = typer.Option(200, help="Length of the cosine schedule (NB201: 200)."),
     beta_samples: int = typer.Option(512, help="Training images on which beta_eff is measured each epoch."),
     placement: str = typer.Option("head", help="head: the frozen NCP replaces the head (paper); side: it only observes."),
+    extra_beta_samples: str = typer.Option("", help="Also record beta_eff on these sample sizes, e.g. 128,2048 (knob study)."),
     seed: int = typer.Option(0, help="Training seed (init, batches, probe)."),
     device: str = typer.Option("cpu", help="torch device."),
     threads: int = typer.Option(0, help="torch threads per worker (0 = torch default)."),
@@ -95,7 +96,8 @@ def rank(
         from .study import StudyConfig, load_study_data, sample_archs, summarize, train_arch, write_csv
 
         cfg = StudyConfig(epochs=epochs, train_size=train_size, valid_size=valid_size, batch_size=batch_size, lr=lr,
-                          schedule_epochs=schedule_epochs, beta_samples=beta_samples, placement=placement, seed=seed)
+                          schedule_epochs=schedule_epochs, beta_samples=beta_samples, placement=placement, seed=seed,
+                          extra_beta_samples=tuple(int(v) for v in extra_beta_samples.split(",") if v.strip()))
         if placement not in ("head", "side"):
             raise ValueError(f"--placement must be head or side, got {placement!r}")
         if not data.exists():

@@ -56,6 +56,7 @@ class StudyConfig:
     data_seed: int = 0
     dataset: str = "cifar10-valid"
     protocol: int = 1
+    extra_beta_samples: tuple[int, ...] = ()  # also record beta_eff on these sample sizes (knob study)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, schedule_epochs=self.schedule_epochs, lr=self.lr,
@@ -65,6 +66,10 @@ class StudyConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["probe_hidden"] = list(self.probe_hidden)
+        if not self.extra_beta_samples:  # absent by default so that earlier stores keep their hash
+            del d["extra_beta_samples"]
+        else:
+            d["extra_beta_samples"] = list(self.extra_beta_samples)
         return d
 
     @property
@@ -127,6 +132,11 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
     trainer = EarlyTrainer.for_network(net, probe, cfg.train_config(), len(tb))
     sub = beta_subset(len(data.train), cfg.beta_samples, cfg.seed).numpy()
     xb, yb = next(iter(eval_batches(data.train.subset(sub), len(sub), device=dev, mean=data.mean, std=data.std)))
+    extra = {}
+    for n_extra in cfg.extra_beta_samples:
+        sub_e = beta_subset(len(data.train), n_extra, cfg.seed).numpy()
+        extra[n_extra] = next(iter(eval_batches(data.train.subset(sub_e), len(sub_e), device=dev, mean=data.mean,
+                                                std=data.std)))
     ckpt = ckpt_dir / f"nb201-{index}-{cfg.hash}-s{cfg.seed}.pt"
     done = set(store.epochs_done(key))
     if ckpt.exists():
@@ -146,6 +156,8 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
         beff, secs_beta = trainer.beta(xb, yb)
         metrics = {"train_loss": loss, "valid_acc": acc, "beta_eff": beff, "seconds_train": secs,
                    "seconds_eval": secs_eval, "seconds_beta": secs_beta}
+        for n_extra, (xe, ye) in extra.items():
+            metrics[f"beta_eff_{n_extra}"] = trainer.beta(xe, ye)[0]
         if not math.isfinite(beff):
             raise FloatingPointError(f"arch {index}: non-finite beta_eff at epoch {epoch}")
         ckpt_dir.mkdir(parents=True, exist_ok=True)
