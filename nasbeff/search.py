@@ -1,0 +1,650 @@
+"""Architecture search on NAS-Bench-201 by table lookup: random search, regularized evolution (REA)
+and a zero-cost warm-up REA, with pluggable scorers and a simulated time budget.
+
+Scorers
+-------
+A :class:`Scorer` is a small protocol (NASLib style): ``score(index)`` (higher is better),
+``cost(index)`` (simulated seconds charged for one evaluation), a ``name`` and a ``pool``: the
+sorted benchmark indices it can score, or ``None`` for the whole space. Optimizers sample and
+mutate only inside the (joint) pool.
+
+* :func:`benchmark_scorer` (``'benchmark'``): the NATS-Bench simulated baseline. NATS scores an
+  arch with its 12-epoch ``cifar10-valid`` validation accuracy; the offline table lacks that, so
+  the stand-in is the 200-epoch x-valid seed mean (``c10_valid``), charged
+  ``train_time_s_c10valid * 12 / 200`` seconds (the 12-epoch share of the 200-epoch training
+  time). The stand-in is a much stronger signal than the 12-epoch accuracy, so searches with it
+  do better than the published numbers.
+* ``'zen'`` / ``'naswot_v1'``: published full-space proxy columns ``zen_c10`` / ``naswot_v1_c10``
+  (:class:`TableScorer`); the 341 cut-off archs (NaN / ``-1e8``) score ``-inf``. Costs
+  :data:`PROXY_COST_S`: zen 0.8 s (median per-arch time NASLib recorded with the published zen
+  scores), naswot_v1 1.0 s (a conservative figure; NASLib's nwot takes 0.56 s, ours 0.44 s on
+  one CPU thread).
+* :class:`PoolScorer`: per-arch predictions for a subset of archs (e.g. beta_eff from
+  ``benchmarks_data/nb201_cifar10_rank.csv``): ``PoolScorer.from_csv(path, 'beff_pred', 'gpu_seconds')``.
+
+Scorers read the benchmark only through :meth:`~nasbeff.benchmarks.NB201Table.without_test`, a
+:class:`~nasbeff.benchmarks.SearchView` that raises
+:class:`~nasbeff.benchmarks.HiddenTestAccuracyError` on test accuracies. Test accuracy is looked
+up only after the search, by the reporting code (:func:`summarize` takes it as an argument).
+
+Budget rule
+-----------
+Every evaluation is charged ``scorer.cost(index)`` (> 0). Before evaluating, the optimizer checks
+``spent + cost > budget_s``; if so, that evaluation is not made and the run ends. Hence the sum of
+charged costs never exceeds the budget, and a run with budget ``B`` is exactly the prefix of a run
+with a larger budget and the same seed (:meth:`Trajectory.truncate`).
+
+Repeats are charged, as in NATS-Bench: re-evaluating an arch already seen costs its full price
+again (NATS re-trains it with another random seed). :attr:`Trajectory.unique_evaluations` counts
+distinct archs.
+
+Optimizers
+----------
+All have ``run(budget_s, seed) -> Trajectory``. Defaults follow NATS-Bench's REA
+(``exps/NATS-algos/regularized_ea.py``): population 10, tournament of 3 members drawn with
+replacement from the population, the child is the best member mutated on one edge
+(:func:`~nasbeff.spaces.nb201.mutate_arch`, ``scheme='nats'``), the oldest member dies. Initial
+and random-search archs are uniform over the pool (with replacement).
+
+Inside a pool, a mutated child outside it is replaced by a pool arch at minimum Hamming distance
+(number of differing edges) from the child, ties at random, the parent excluded (when the pool has
+other archs). A child inside the pool is kept as is, so the full space behaves exactly as NATS.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .benchmarks import SearchView
+from .spaces.nb201 import NB201_NUM_ARCHS, NB201Arch, index_to_arch, mutate_arch
+
+__all__ = [
+    "Scorer", "ArrayScorer", "TableScorer", "PoolScorer", "benchmark_scorer", "make_scorer", "SCORERS",
+    "PROXY_COST_S", "NATS_EPOCHS", "Trajectory", "Optimizer", "RandomSearch", "RegularizedEvolution",
+    "WarmupREA", "make_optimizer", "METHODS", "run_seeds", "summarize", "DEFAULT_BUDGETS",
+]
+
+#: Simulated seconds charged per proxy evaluation (see the module docstring).
+PROXY_COST_S: dict[str, float] = {"zen": 0.8, "naswot_v1": 1.0}
+#: Epochs of NATS-Bench's simulated search evaluation (``hp='12'``).
+NATS_EPOCHS = 12
+_FULL_EPOCHS = 200
+#: Budgets (simulated seconds) reported by default.
+DEFAULT_BUDGETS: tuple[float, ...] = (2000.0, 4000.0, 8000.0, 12000.0, 20000.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Scorers
+# --------------------------------------------------------------------------------------------
+@runtime_checkable
+class Scorer(Protocol):
+    """What an optimizer needs from a scorer."""
+
+    name: str
+    pool: np.ndarray | None  # sorted indices the scorer can score; None = all NB201 archs
+
+    def score(self, index: int) -> float:
+        """Score of arch ``index``; higher is better (``-inf`` for the worst)."""
+        ...
+
+    def cost(self, index: int) -> float:
+        """Simulated seconds one evaluation of ``index`` costs (> 0)."""
+        ...
+
+
+def _check_pool(pool: Iterable[int] | None, n: int = NB201_NUM_ARCHS) -> np.ndarray | None:
+    if pool is None:
+        return None
+    p = np.asarray(list(pool) if not isinstance(pool, np.ndarray) else pool)
+    if p.ndim != 1 or p.size == 0:
+        raise ValueError("pool must be a non-empty 1-d sequence of arch indices")
+    if p.dtype.kind not in "iu":
+        if not np.all(np.isfinite(p)) or not np.all(p == np.round(p)):
+            raise ValueError("pool indices must be integers")
+    p = p.astype(np.int64)
+    if p.min() < 0 or p.max() >= n:
+        raise ValueError(f"pool indices must lie in 0..{n - 1}")
+    if len(np.unique(p)) != len(p):
+        raise ValueError("pool indices must be unique")
+    p = np.sort(p)
+    p.setflags(write=False)
+    return p
+
+
+class ArrayScorer:
+    """A scorer backed by per-arch arrays over the whole space (fast list lookups).
+
+    ``scores``: length :data:`NB201_NUM_ARCHS`; non-finite values become ``-inf`` (the worst).
+    ``costs``: one positive number for every arch, or a per-arch array (positive and finite on the
+    pool). ``pool``: indices the scorer may be asked about (None: all).
+    """
+
+    def __init__(self, name: str, scores, costs, pool: Iterable[int] | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError("scorer name must be a non-empty string")
+        s = np.asarray(scores, dtype=np.float64)
+        if s.shape != (NB201_NUM_ARCHS,):
+            raise ValueError(f"scores must have shape ({NB201_NUM_ARCHS},), got {s.shape}")
+        self.name = name
+        self.pool = _check_pool(pool)
+        where = np.arange(NB201_NUM_ARCHS) if self.pool is None else self.pool
+        s = np.where(np.isfinite(s), s, -np.inf)
+        c = np.asarray(costs, dtype=np.float64)
+        if c.ndim == 0:
+            c = np.full(NB201_NUM_ARCHS, float(c))
+        if c.shape != (NB201_NUM_ARCHS,):
+            raise ValueError(f"costs must be a number or have shape ({NB201_NUM_ARCHS},), got {c.shape}")
+        bad = ~(np.isfinite(c[where]) & (c[where] > 0))
+        if bad.any():
+            raise ValueError(f"{name}: costs must be finite and > 0 (arch {int(where[np.argmax(bad)])} has "
+                             f"{c[where][bad][0]!r})")
+        mask = np.zeros(NB201_NUM_ARCHS, dtype=bool)
+        mask[where] = True
+        self._in_pool = mask
+        self._scores: list[float] = s.tolist()
+        self._costs: list[float] = c.tolist()
+
+    def __repr__(self) -> str:
+        n = NB201_NUM_ARCHS if self.pool is None else len(self.pool)
+        return f"{type(self).__name__}({self.name!r}, {n} archs)"
+
+    def _check(self, index: int) -> int:
+        i = int(index)
+        if not (0 <= i < NB201_NUM_ARCHS and self._in_pool[i]):
+            raise ValueError(f"arch {index} is not scorable by {self.name!r} (outside its pool)")
+        return i
+
+    def score(self, index: int) -> float:
+        return self._scores[self._check(index)]
+
+    def cost(self, index: int) -> float:
+        return self._costs[self._check(index)]
+
+
+def _as_search_view(source) -> SearchView:
+    """``source`` as a view that refuses test accuracies."""
+    if isinstance(source, SearchView):
+        return source
+    if hasattr(source, "without_test"):
+        view = source.without_test()
+        if isinstance(view, SearchView):
+            return view
+    raise ValueError(f"scorers need a SearchView (table.without_test()), got {type(source).__name__}")
+
+
+class TableScorer(ArrayScorer):
+    """Score = numeric column ``column`` of a benchmark view (test columns are refused).
+
+    ``cost``: seconds per evaluation, or the name of a per-arch seconds column, times
+    ``cost_scale``. Values ``<= invalid_at_or_below`` (failure sentinels) and NaN score ``-inf``.
+    A raw table is wrapped with ``without_test()`` first.
+    """
+
+    def __init__(self, view, column: str, cost: float | str, *, cost_scale: float = 1.0, name: str | None = None,
+                 invalid_at_or_below: float | None = None, pool: Iterable[int] | None = None) -> None:
+        v = _as_search_view(view)
+        scores = np.asarray(v.column(column), dtype=np.float64)
+        if invalid_at_or_below is not None:
+            scores = np.where(scores <= invalid_at_or_below, -np.inf, scores)
+        costs = np.asarray(v.column(cost), dtype=np.float64) if isinstance(cost, str) else float(cost)
+        if not (math.isfinite(cost_scale) and cost_scale > 0):
+            raise ValueError(f"cost_scale must be > 0, got {cost_scale}")
+        super().__init__(name or column, scores, costs * cost_scale, pool)
+        self.column = column
+
+
+def benchmark_scorer(view, *, epochs: int = NATS_EPOCHS, eval_overhead_s: float = 0.0,
+                     pool: Iterable[int] | None = None) -> ArrayScorer:
+    """NATS-Bench's simulated baseline (``'benchmark'``): score = cifar10-valid x-valid accuracy
+    (200-epoch seed mean, the stand-in for the 12-epoch one), cost =
+    ``train_time(cifar10-valid) * epochs / 200 + eval_overhead_s``. NATS also charges one pass over
+    the validation set (``valid-per-time``), which the table lacks: ``eval_overhead_s`` (default 0)."""
+    if not 0 < epochs <= _FULL_EPOCHS:
+        raise ValueError(f"epochs must be in 1..{_FULL_EPOCHS}, got {epochs}")
+    if not (math.isfinite(eval_overhead_s) and eval_overhead_s >= 0):
+        raise ValueError(f"eval_overhead_s must be >= 0, got {eval_overhead_s}")
+    v = _as_search_view(view)
+    scores = np.asarray(v.metric("cifar10-valid", "x-valid"), dtype=np.float64)
+    costs = np.asarray(v.train_time("cifar10-valid"), dtype=np.float64) * epochs / _FULL_EPOCHS + eval_overhead_s
+    return ArrayScorer("benchmark", scores, costs, pool)
+
+
+def _zen(view, pool=None) -> TableScorer:
+    return TableScorer(view, "zen_c10", PROXY_COST_S["zen"], name="zen", invalid_at_or_below=-1e8, pool=pool)
+
+
+def _naswot_v1(view, pool=None) -> TableScorer:
+    return TableScorer(view, "naswot_v1_c10", PROXY_COST_S["naswot_v1"], name="naswot_v1",
+                       invalid_at_or_below=-1e8, pool=pool)
+
+
+#: Scorer factories by name: ``SCORERS[name](view)``.
+SCORERS: dict[str, Callable[..., ArrayScorer]] = {
+    "benchmark": benchmark_scorer, "zen": _zen, "naswot_v1": _naswot_v1,
+}
+
+
+def make_scorer(name: str, view, **kwargs) -> ArrayScorer:
+    """Build the scorer ``name`` (one of :data:`SCORERS`) on a search view."""
+    if name not in SCORERS:
+        raise ValueError(f"unknown scorer {name!r}; choose one of {', '.join(SCORERS)}")
+    return SCORERS[name](view, **kwargs)
+
+
+class PoolScorer(ArrayScorer):
+    """Scores for a subset (pool) of archs, e.g. per-arch predictions; archs outside the pool are
+    not scorable, so optimizers search inside it. Non-finite scores are ``-inf``."""
+
+    def __init__(self, name: str, indices: Sequence[int], scores: Sequence[float],
+                 costs: float | Sequence[float]) -> None:
+        idx = _check_pool(indices)
+        if idx is None:  # pragma: no cover - _check_pool(None) only
+            raise ValueError("indices are required")
+        raw = np.asarray(indices, dtype=np.int64)
+        s = np.asarray(scores, dtype=np.float64)
+        if s.shape != raw.shape:
+            raise ValueError(f"scores has {s.size} entries for {raw.size} indices")
+        full_s = np.full(NB201_NUM_ARCHS, -np.inf)
+        full_s[raw] = s
+        c = np.asarray(costs, dtype=np.float64)
+        if c.ndim == 0:
+            full_c = float(c)
+        else:
+            if c.shape != raw.shape:
+                raise ValueError(f"costs has {c.size} entries for {raw.size} indices")
+            full_c = np.full(NB201_NUM_ARCHS, np.nan)
+            full_c[raw] = c
+        super().__init__(name, full_s, full_c, idx)
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike, column: str, cost_column: str | None = None, *,
+                 cost: float | None = None, name: str | None = None) -> "PoolScorer":
+        """Pool = the ``index`` column of a CSV; score = ``column``; cost per arch = ``cost_column``
+        (seconds) or the fixed ``cost``. Example: ``PoolScorer.from_csv(rank_csv, 'beff_pred', 'gpu_seconds')``."""
+        if (cost_column is None) == (cost is None):
+            raise ValueError("give exactly one of cost_column and cost")
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            need = ["index", column] + ([cost_column] if cost_column else [])
+            missing = [c for c in need if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{path}: missing columns {missing}")
+            rows = list(reader)
+        if not rows:
+            raise ValueError(f"{path}: no rows")
+
+        def num(v: str) -> float:
+            return float(v) if v.strip() not in ("", "nan", "NaN") else math.nan
+
+        try:
+            idx = [int(r["index"]) for r in rows]
+            scores = [num(r[column]) for r in rows]
+            costs = [num(r[cost_column]) for r in rows] if cost_column else float(cost)
+        except ValueError as exc:
+            raise ValueError(f"{path}: non-numeric value ({exc})") from None
+        return cls(name or column, idx, scores, costs)
+
+
+def _joint_pool(*scorers: Scorer) -> np.ndarray | None:
+    pool: np.ndarray | None = None
+    for s in scorers:
+        p = getattr(s, "pool", None)
+        if p is not None:
+            pool = np.asarray(p, dtype=np.int64) if pool is None else np.intersect1d(pool, p)
+    if pool is not None and pool.size == 0:
+        raise ValueError("the scorers' pools do not overlap")
+    return pool
+
+
+# --------------------------------------------------------------------------------------------
+# Trajectories
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """One search run. Per evaluation ``k``: ``indices[k]``, ``scores[k]``, ``costs[k]`` (cumulative
+    seconds after it), ``best[k]`` (best index so far) and ``stage[k]`` (0: warm-up scorer, 1: main
+    scorer). The best so far is by the main scorer once it has evaluated anything, before that by
+    the warm-up score. Ties keep the earliest."""
+
+    method: str
+    scorer: str
+    seed: int
+    budget_s: float
+    indices: np.ndarray
+    scores: np.ndarray
+    costs: np.ndarray
+    best: np.ndarray
+    stage: np.ndarray
+    warmup_scorer: str | None = None
+
+    @property
+    def evaluations(self) -> int:
+        return int(len(self.indices))
+
+    @property
+    def unique_evaluations(self) -> int:
+        return int(len(np.unique(self.indices)))
+
+    @property
+    def total_cost(self) -> float:
+        return float(self.costs[-1]) if len(self.costs) else 0.0
+
+    @property
+    def best_index(self) -> int:
+        """Final best index (-1 if nothing was evaluated)."""
+        return int(self.best[-1]) if len(self.best) else -1
+
+    def evaluations_at(self, budget_s: float | np.ndarray) -> np.ndarray | int:
+        """Number of evaluations whose cumulative cost is <= ``budget_s``."""
+        k = np.searchsorted(self.costs, budget_s, side="right")
+        return int(k) if np.ndim(k) == 0 else k
+
+    def best_at(self, budget_s: float | np.ndarray) -> np.ndarray | int:
+        """Best index of the same run with a smaller budget (-1 where nothing fits)."""
+        k = np.asarray(self.evaluations_at(budget_s))
+        out = np.where(k > 0, self.best[np.maximum(k - 1, 0)] if len(self.best) else -1, -1)
+        return int(out) if out.ndim == 0 else out.astype(np.int64)
+
+    def truncate(self, budget_s: float) -> "Trajectory":
+        """This run as if its budget had been ``budget_s`` (<= :attr:`budget_s`)."""
+        if budget_s > self.budget_s:
+            raise ValueError(f"cannot extend a run of budget {self.budget_s} to {budget_s}")
+        k = self.evaluations_at(budget_s)
+        return Trajectory(self.method, self.scorer, self.seed, float(budget_s), self.indices[:k], self.scores[:k],
+                          self.costs[:k], self.best[:k], self.stage[:k], self.warmup_scorer)
+
+
+class _Recorder:
+    """Charges evaluations under the budget rule and records them."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget = budget_s
+        self.spent = 0.0
+        self.idx: list[int] = []
+        self.score: list[float] = []
+        self.cost: list[float] = []
+        self.best: list[int] = []
+        self.stage: list[int] = []
+        self._best = {0: (-1, -math.inf), 1: (-1, -math.inf)}
+
+    def evaluate(self, scorer: Scorer, index: int, stage: int = 1) -> float | None:
+        """Score ``index`` and charge it; None (nothing recorded) if it does not fit the budget."""
+        c = float(scorer.cost(index))
+        if not (c > 0 and math.isfinite(c)):
+            raise ValueError(f"{scorer.name}: cost of arch {index} must be finite and > 0, got {c}")
+        if self.spent + c > self.budget:
+            return None
+        s = float(scorer.score(index))
+        self.spent += c
+        bi, bs = self._best[stage]
+        if bi < 0 or s > bs:
+            self._best[stage] = (index, s)
+        self.idx.append(index)
+        self.score.append(s)
+        self.cost.append(self.spent)
+        main = self._best[1][0]
+        self.best.append(main if main >= 0 else self._best[0][0])
+        self.stage.append(stage)
+        return s
+
+    def trajectory(self, method: str, scorer: str, seed: int, warmup: str | None = None) -> Trajectory:
+        return Trajectory(method, scorer, seed, self.budget, np.array(self.idx, dtype=np.int64),
+                          np.array(self.score, dtype=np.float64), np.array(self.cost, dtype=np.float64),
+                          np.array(self.best, dtype=np.int64), np.array(self.stage, dtype=np.int8), warmup)
+
+
+# --------------------------------------------------------------------------------------------
+# Space (with optional pool)
+# --------------------------------------------------------------------------------------------
+class _Space:
+    """Uniform sampling and one-edge mutation over the whole space or a pool."""
+
+    def __init__(self, pool: np.ndarray | None, mutation: str) -> None:
+        if mutation not in ("nats", "uniform"):
+            raise ValueError(f"mutation must be 'nats' or 'uniform', got {mutation!r}")
+        self.mutation = mutation
+        self.pool = pool
+        if pool is not None:
+            self._pool_list = pool.tolist()
+            self._in_pool = set(self._pool_list)
+            self._pos = {i: k for k, i in enumerate(self._pool_list)}
+            self._pool_ops = np.array([index_to_arch(i).op_ids for i in self._pool_list], dtype=np.int8)
+
+    def sample(self, rng: np.random.Generator) -> int:
+        if self.pool is None:
+            return int(rng.integers(0, NB201_NUM_ARCHS))
+        return self._pool_list[int(rng.integers(0, len(self._pool_list)))]
+
+    def sample_distinct(self, rng: np.random.Generator, n: int) -> list[int]:
+        src = NB201_NUM_ARCHS if self.pool is None else self.pool
+        size = NB201_NUM_ARCHS if self.pool is None else len(self.pool)
+        return [int(i) for i in rng.choice(src, size=min(n, size), replace=False)]
+
+    def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
+        child = mutate_arch(arch, rng, scheme=self.mutation)
+        if self.pool is None:
+            return child
+        ci = child.index
+        if ci in self._in_pool:
+            return child
+        dist = (self._pool_ops != np.array(child.op_ids, dtype=np.int8)).sum(axis=1)
+        parent = self._pos.get(arch.index)
+        if parent is not None and len(self._pool_list) > 1:
+            dist[parent] = len(child.ops) + 1  # exclude the parent
+        near = np.flatnonzero(dist == dist.min())
+        return index_to_arch(self._pool_list[int(near[int(rng.integers(0, len(near)))])])
+
+
+# --------------------------------------------------------------------------------------------
+# Optimizers
+# --------------------------------------------------------------------------------------------
+def _check_run_args(budget_s: float, seed: int) -> None:
+    if not (isinstance(budget_s, (int, float, np.integer, np.floating)) and math.isfinite(budget_s) and budget_s > 0):
+        raise ValueError(f"budget_s must be a finite number > 0, got {budget_s!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+
+
+def _check_scorer(scorer) -> None:
+    if not isinstance(scorer, Scorer):
+        raise ValueError(f"scorer must implement the Scorer protocol (name, pool, score, cost), got {scorer!r}")
+
+
+class Optimizer(ABC):
+    """A search method; ``run(budget_s, seed)`` returns the run's :class:`Trajectory`."""
+
+    method: str = ""
+
+    def __init__(self, scorer: Scorer) -> None:
+        _check_scorer(scorer)
+        self.scorer = scorer
+
+    def run(self, budget_s: float, seed: int) -> Trajectory:
+        """Search until the next evaluation would exceed ``budget_s`` simulated seconds."""
+        _check_run_args(budget_s, seed)
+        rec = _Recorder(float(budget_s))
+        self._search(rec, np.random.default_rng(int(seed)))
+        return rec.trajectory(self.method, self.scorer.name, int(seed), getattr(self, "warmup_name", None))
+
+    @abstractmethod
+    def _search(self, rec: _Recorder, rng: np.random.Generator) -> None: ...
+
+
+class RandomSearch(Optimizer):
+    """Uniform random sampling (with replacement) from the scorer's pool."""
+
+    method = "random"
+
+    def __init__(self, scorer: Scorer) -> None:
+        super().__init__(scorer)
+        self._space = _Space(_joint_pool(scorer), "nats")
+
+    def _search(self, rec: _Recorder, rng: np.random.Generator) -> None:
+        sample, evaluate, scorer = self._space.sample, rec.evaluate, self.scorer
+        while evaluate(scorer, sample(rng)) is not None:
+            pass
+
+
+class RegularizedEvolution(Optimizer):
+    """Regularized evolution (Real et al. 2019) with NATS-Bench's defaults (see module docstring)."""
+
+    method = "rea"
+
+    def __init__(self, scorer: Scorer, population_size: int = 10, sample_size: int = 3,
+                 mutation: str = "nats") -> None:
+        super().__init__(scorer)
+        if population_size < 1 or sample_size < 1:
+            raise ValueError(f"population_size and sample_size must be >= 1, got {population_size}, {sample_size}")
+        if population_size < sample_size:
+            raise ValueError(f"population_size ({population_size}) must be >= sample_size ({sample_size})")
+        self.population_size, self.sample_size = int(population_size), int(sample_size)
+        self._space = _Space(_joint_pool(*self._scorers()), mutation)
+
+    def _scorers(self) -> tuple[Scorer, ...]:
+        return (self.scorer,)
+
+    def _initial(self, rec: _Recorder, rng: np.random.Generator) -> deque | None:
+        pop: deque = deque()
+        while len(pop) < self.population_size:
+            i = self._space.sample(rng)
+            s = rec.evaluate(self.scorer, i)
+            if s is None:
+                return None
+            pop.append((s, index_to_arch(i)))
+        return pop
+
+    def _search(self, rec: _Recorder, rng: np.random.Generator) -> None:
+        pop = self._initial(rec, rng)
+        if pop is None:
+            return
+        self._evolve(pop, rec, rng)
+
+    def _evolve(self, pop: deque, rec: _Recorder, rng: np.random.Generator) -> None:
+        n, k, scorer, mutate = self.population_size, self.sample_size, self.scorer, self._space.mutate
+        while True:
+            picks = rng.integers(0, n, size=k).tolist()
+            parent = pop[picks[0]]
+            for p in picks[1:]:  # first maximum wins, like max()
+                if pop[p][0] > parent[0]:
+                    parent = pop[p]
+            child = mutate(parent[1], rng)
+            s = rec.evaluate(scorer, child.index)
+            if s is None:
+                return
+            pop.append((s, child))
+            pop.popleft()
+
+
+class WarmupREA(RegularizedEvolution):
+    """Zero-cost warm-up then REA: score ``pool_size`` distinct random archs with ``warmup_scorer``
+    (charged), evaluate the top ``population_size`` of them with the main ``scorer`` as the initial
+    population (best first), then evolve with the main scorer."""
+
+    method = "warmup_rea"
+
+    def __init__(self, scorer: Scorer, warmup_scorer: Scorer, pool_size: int = 1000, population_size: int = 10,
+                 sample_size: int = 3, mutation: str = "nats") -> None:
+        _check_scorer(warmup_scorer)
+        self.warmup_scorer = warmup_scorer
+        self.warmup_name = warmup_scorer.name
+        if pool_size < population_size:
+            raise ValueError(f"pool_size ({pool_size}) must be >= population_size ({population_size})")
+        self.pool_size = int(pool_size)
+        super().__init__(scorer, population_size, sample_size, mutation)
+
+    def _scorers(self) -> tuple[Scorer, ...]:
+        return (self.scorer, self.warmup_scorer)
+
+    def _initial(self, rec: _Recorder, rng: np.random.Generator) -> deque | None:
+        ranked = []
+        for i in self._space.sample_distinct(rng, self.pool_size):
+            s = rec.evaluate(self.warmup_scorer, i, stage=0)
+            if s is None:
+                return None
+            ranked.append((s, i))
+        ranked.sort(key=lambda t: -t[0])  # stable: ties keep draw order
+        pop: deque = deque()
+        top = [i for _, i in ranked[: self.population_size]]
+        while len(pop) < self.population_size:  # tiny pools: refill by sampling
+            i = top[len(pop)] if len(pop) < len(top) else self._space.sample(rng)
+            s = rec.evaluate(self.scorer, i)
+            if s is None:
+                return None
+            pop.append((s, index_to_arch(i)))
+        return pop
+
+
+#: Optimizer classes by method name.
+METHODS: dict[str, type[Optimizer]] = {"random": RandomSearch, "rea": RegularizedEvolution,
+                                       "warmup_rea": WarmupREA}
+
+
+def make_optimizer(method: str, scorer: Scorer, **kwargs) -> Optimizer:
+    """``METHODS[method](scorer, **kwargs)``; ``warmup_rea`` needs ``warmup_scorer=``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "warmup_rea" and "warmup_scorer" not in kwargs:
+        raise ValueError("method 'warmup_rea' needs warmup_scorer=")
+    return METHODS[method](scorer, **kwargs)
+
+
+def run_seeds(optimizer: Optimizer, budget_s: float, seeds: Iterable[int]) -> list[Trajectory]:
+    """One run per seed."""
+    return [optimizer.run(budget_s, s) for s in seeds]
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting (test accuracy enters here, after the search)
+# --------------------------------------------------------------------------------------------
+def _truth_lookup(truth) -> Callable[[np.ndarray], np.ndarray]:
+    if callable(truth):
+        return lambda idx: np.array([float(truth(int(i))) for i in idx], dtype=np.float64)
+    arr = np.asarray(truth, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError("truth must be a 1-d array indexed by arch index, or a callable index -> accuracy")
+    return lambda idx: arr[np.asarray(idx, dtype=np.int64)]
+
+
+def summarize(trajectories: Iterable[Trajectory], truth, budgets: Sequence[float] = DEFAULT_BUDGETS) -> list[dict]:
+    """Mean, std (ddof=1) and 95% t-interval half-width of the true accuracy of each run's best arch,
+    per (method, scorer, warmup_scorer) and budget. ``truth``: array indexed by arch index (e.g. the
+    ``c10_test`` column) or a callable. Runs with nothing evaluated within a budget are left out
+    (``n`` counts the others; ``runs`` counts all)."""
+    from scipy import stats
+
+    look = _truth_lookup(truth)
+    groups: dict[tuple, list[Trajectory]] = {}
+    for t in trajectories:
+        groups.setdefault((t.method, t.scorer, t.warmup_scorer), []).append(t)
+    if not groups:
+        raise ValueError("no trajectories to summarize")
+    b = np.asarray(budgets, dtype=np.float64)
+    if b.ndim != 1 or b.size == 0 or np.any(~np.isfinite(b)) or np.any(b <= 0):
+        raise ValueError("budgets must be a non-empty sequence of numbers > 0")
+    rows = []
+    for (method, scorer, warm), ts in groups.items():
+        for j, budget in enumerate(b):
+            too_far = [t for t in ts if budget > t.budget_s]
+            if too_far:
+                raise ValueError(f"{method}/{scorer}: budget {budget} exceeds run budget {too_far[0].budget_s}")
+            best = np.array([t.best_at(budget) for t in ts])
+            found = best[best >= 0]
+            acc = look(found) if found.size else np.array([])
+            n = int(acc.size)
+            mean = float(acc.mean()) if n else math.nan
+            std = float(acc.std(ddof=1)) if n > 1 else math.nan
+            ci = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else math.nan
+            evals = np.array([t.evaluations_at(budget) for t in ts], dtype=np.float64)
+            rows.append({"method": method, "scorer": scorer, "warmup_scorer": warm, "budget_s": float(budget),
+                         "runs": len(ts), "n": n, "mean": mean, "std": std, "ci95": ci,
+                         "evaluations_mean": float(evals.mean())})
+    return rows

@@ -1,0 +1,324 @@
+"""Search by table lookup: REA / random / warm-up REA, scorers, pools, budget rule, no test access."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nasbeff.benchmarks import HiddenTestAccuracyError, NB201Table, SearchView, check_split, shared_data_dir
+from nasbeff.search import (
+    PROXY_COST_S, ArrayScorer, PoolScorer, RandomSearch, RegularizedEvolution, Scorer, TableScorer, Trajectory,
+    WarmupREA, benchmark_scorer, make_optimizer, make_scorer, run_seeds, summarize,
+)
+from nasbeff.spaces.nb201 import NB201_NUM_ARCHS, NB201Arch, cut_off_indices, index_to_arch
+
+N = NB201_NUM_ARCHS
+TARGET = NB201Arch(("nor_conv_3x3",) * 6).index
+
+
+@pytest.fixture(scope="module")
+def op_ids() -> np.ndarray:
+    return np.array([index_to_arch(i).op_ids for i in range(N)], dtype=np.int64)
+
+
+class FakeSource:
+    """A synthetic 15,625-row table: validation = 90 - 2 * Hamming distance to TARGET (so the
+    optimum is TARGET), 2000 s of 200-epoch training per arch, proxies with failure sentinels."""
+
+    def __init__(self, op_ids: np.ndarray) -> None:
+        ham = (op_ids != np.array(index_to_arch(TARGET).op_ids)).sum(axis=1)
+        tiny = np.arange(N) * 1e-7  # strict order, optimum stays TARGET
+        cut = cut_off_indices()
+        zen = 50.0 - ham + tiny
+        zen[cut] = -1e8
+        nw = 1000.0 - 10 * ham + tiny
+        nw[cut] = np.nan
+        self.cols = {"c10_valid": 90.0 - 2 * ham - tiny, "c10_test": 91.0 - 2 * ham,
+                     "train_time_s_c10valid": np.full(N, 2000.0), "zen_c10": zen, "naswot_v1_c10": nw}
+
+    def __len__(self) -> int:
+        return N
+
+    def arch(self, index: int) -> str:
+        return str(index_to_arch(index))
+
+    def index_of(self, arch: str) -> int:
+        return NB201Arch.from_str(arch).index
+
+    def column(self, name, index=None):
+        v = self.cols[name]
+        return np.array(v) if index is None else (float(v[index]) if np.ndim(index) == 0 else v[index])
+
+    def metric(self, dataset, split, index=None, hp="200"):
+        ds, sp = check_split(dataset, split)
+        col = {("cifar10-valid", "x-valid"): "c10_valid", ("cifar10", "ori-test"): "c10_test"}[(ds, sp)]
+        return self.column(col, index)
+
+    def params(self, dataset, index=None):
+        return self.column("train_time_s_c10valid", index) * 0
+
+    def train_time(self, dataset, index=None):
+        return self.column("train_time_s_c10valid", index)
+
+    def without_test(self) -> SearchView:
+        return SearchView(self)
+
+
+@pytest.fixture(scope="module")
+def fake(op_ids) -> FakeSource:
+    return FakeSource(op_ids)
+
+
+@pytest.fixture(scope="module")
+def view(fake) -> SearchView:
+    return fake.without_test()
+
+
+class FixedScorer:
+    """Score = -index, fixed cost; optional pool."""
+
+    def __init__(self, cost: float = 3.0, pool=None) -> None:
+        self.name, self.pool, self._c = "fixed", pool, cost
+
+    def score(self, index: int) -> float:
+        return -float(index)
+
+    def cost(self, index: int) -> float:
+        return self._c
+
+
+def _same(a: Trajectory, b: Trajectory) -> bool:
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("indices", "scores", "costs", "best", "stage"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scorers
+# ---------------------------------------------------------------------------------------------
+
+def test_scorers_on_synthetic_view(view):
+    b = make_scorer("benchmark", view)
+    assert isinstance(b, Scorer) and b.name == "benchmark" and b.pool is None
+    assert b.score(TARGET) == pytest.approx(90.0 - TARGET * 1e-7)
+    assert b.cost(0) == pytest.approx(2000.0 * 12 / 200)
+    assert benchmark_scorer(view, eval_overhead_s=5.0).cost(0) == pytest.approx(125.0)
+    cut = int(cut_off_indices()[0])
+    for name in ("zen", "naswot_v1"):
+        s = make_scorer(name, view)
+        assert s.score(cut) == -math.inf and math.isfinite(s.score(TARGET))
+        assert s.cost(123) == PROXY_COST_S[name]
+    t = TableScorer(view, "train_time_s_c10valid", "train_time_s_c10valid", cost_scale=0.5)
+    assert t.name == "train_time_s_c10valid" and t.cost(7) == 1000.0
+
+
+def test_pool_scorer_from_csv(tmp_path):
+    p = tmp_path / "rank.csv"
+    p.write_text("index,arch_str,beff_pred,gpu_seconds\n5,x,91.5,10.0\n3,y,nan,12.5\n9,z,92.0,8\n")
+    s = PoolScorer.from_csv(p, "beff_pred", "gpu_seconds")
+    assert s.name == "beff_pred" and s.pool.tolist() == [3, 5, 9]
+    assert s.score(9) == 92.0 and s.score(3) == -math.inf and s.cost(3) == 12.5
+    with pytest.raises(ValueError, match="not scorable"):
+        s.score(4)
+    assert PoolScorer.from_csv(p, "beff_pred", cost=2.0, name="beff").cost(5) == 2.0
+    with pytest.raises(ValueError, match="missing columns"):
+        PoolScorer.from_csv(p, "nope", "gpu_seconds")
+    with pytest.raises(ValueError, match="exactly one"):
+        PoolScorer.from_csv(p, "beff_pred")
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the optimum, determinism, budget rule
+# ---------------------------------------------------------------------------------------------
+
+def test_rea_finds_known_optimum(view):
+    opt = RegularizedEvolution(make_scorer("benchmark", view))
+    for seed in range(3):
+        t = opt.run(120.0 * 400, seed)
+        assert t.best_index == TARGET and t.method == "rea" and t.scorer == "benchmark"
+    ws = WarmupREA(make_scorer("benchmark", view), make_scorer("zen", view), pool_size=200)
+    assert ws.run(200 * 0.8 + 120.0 * 400, 0).best_index == TARGET
+
+
+def test_tiny_pool_space(view, op_ids):
+    """Pool = the 64 archs using only none / nor_conv_3x3: search stays inside and finds TARGET."""
+    pool = np.flatnonzero(np.isin(op_ids, [0, 3]).all(axis=1))
+    assert len(pool) == 64 and TARGET in pool
+    n_conv = (op_ids[pool] == 3).sum(axis=1) + pool * 1e-6
+    scorer = PoolScorer("tiny", pool, n_conv, 1.0)
+    for opt in (RegularizedEvolution(scorer), RandomSearch(scorer),
+                WarmupREA(scorer, PoolScorer("w", pool, -n_conv, 0.1), pool_size=20)):
+        t = opt.run(300.0, 1)
+        assert set(t.indices.tolist()) <= set(pool.tolist())
+        assert t.best_index == TARGET
+    # a random pool of 40 archs (mutations almost always leave it): projection keeps search inside
+    rnd = np.random.default_rng(0).choice(N, 40, replace=False)
+    s2 = PoolScorer("rnd", rnd, view.column("c10_valid", rnd), 1.0)
+    t = RegularizedEvolution(s2).run(500.0, 0)
+    assert set(t.indices.tolist()) <= set(rnd.tolist())
+    assert t.best_index == int(rnd[np.argmax(view.column("c10_valid", rnd))])
+    # a pool that is the whole space behaves exactly like no pool
+    full = RegularizedEvolution(FixedScorer(pool=np.arange(N))).run(300.0, 4)
+    assert _same(full, RegularizedEvolution(FixedScorer()).run(300.0, 4))
+    # joint pool of warm-up and main scorer
+    w = WarmupREA(scorer, PoolScorer("w2", pool[:32], np.zeros(32), 0.1), pool_size=10, population_size=4)
+    assert set(w.run(100.0, 0).indices.tolist()) <= set(pool[:32].tolist())
+
+
+def test_same_seed_same_trajectory(view):
+    for opt in (RegularizedEvolution(make_scorer("benchmark", view)), RandomSearch(make_scorer("zen", view)),
+                WarmupREA(make_scorer("benchmark", view), make_scorer("naswot_v1", view), pool_size=50)):
+        a, b, c = opt.run(3000.0, 7), opt.run(3000.0, 7), opt.run(3000.0, 8)
+        assert _same(a, b) and not _same(a, c)
+
+
+def test_rea_children_are_one_edge_mutants(view, op_ids):
+    t = RegularizedEvolution(make_scorer("benchmark", view), population_size=5, sample_size=2).run(6000.0, 3)
+    assert t.evaluations > 20
+    for k in range(5, t.evaluations):  # each child is one edge away from a member of the population
+        dist = (op_ids[t.indices[k - 5:k]] != op_ids[t.indices[k]]).sum(axis=1)
+        assert 1 in dist  # (0 as well when the child repeats a member)
+
+
+def test_budget_rule_exact():
+    opt = RandomSearch(FixedScorer(cost=3.0))
+    assert opt.run(10.0, 0).evaluations == 3 and opt.run(9.0, 0).evaluations == 3
+    assert opt.run(8.99, 0).evaluations == 2 and opt.run(2.0, 0).evaluations == 0
+    empty = opt.run(2.0, 0)
+    assert empty.best_index == -1 and empty.total_cost == 0.0 and empty.best_at(2.0) == -1
+
+
+def test_budget_accounting_and_prefix(view):
+    bench, nw = make_scorer("benchmark", view), make_scorer("naswot_v1", view)
+    # per-arch costs that differ, so the stopping evaluation is not the same price as the others
+    varied = ArrayScorer("varied", view.column("c10_valid"), 1.0 + np.arange(N) % 7 * 10.0)
+    for opt in (RegularizedEvolution(varied), RandomSearch(varied), WarmupREA(bench, nw, pool_size=30)):
+        small, big = opt.run(2500.0, 3), opt.run(9000.0, 3)
+        sc = opt.scorer
+        charged = [(nw if st == 0 else sc).cost(int(i)) for i, st in zip(small.indices, small.stage)]
+        assert np.allclose(np.diff(small.costs, prepend=0.0), charged)
+        assert small.total_cost <= 2500.0
+        k = small.evaluations
+        assert big.evaluations > k and big.costs[k] > 2500.0  # the next one would have exceeded
+        assert _same(small, big.truncate(2500.0)) and big.best_at(2500.0) == small.best_index
+        assert np.all(np.diff(small.costs) > 0)
+
+
+def test_warmup_population_is_top_of_warmup(view):
+    zen = make_scorer("zen", view)
+    t = WarmupREA(make_scorer("benchmark", view), zen, pool_size=40, population_size=5).run(5000.0, 2)
+    assert (t.stage[:40] == 0).all() and (t.stage[40:] == 1).all() and t.warmup_scorer == "zen"
+    warm = t.indices[:40]
+    top = warm[np.argsort(-np.array([zen.score(int(i)) for i in warm]), kind="stable")[:5]]
+    assert t.indices[40:45].tolist() == top.tolist()
+    assert t.best[39] == top[0]  # before main evaluations: the best warm-up arch
+
+
+# ---------------------------------------------------------------------------------------------
+# No test accuracy during search
+# ---------------------------------------------------------------------------------------------
+
+class CheatingScorer:
+    name, pool = "cheat", None
+
+    def __init__(self, view) -> None:
+        self.view = view
+
+    def score(self, index: int) -> float:
+        return self.view.column("c10_test", index)
+
+    def cost(self, index: int) -> float:
+        return 1.0
+
+
+def _all_optimizers(v):
+    b, z = make_scorer("benchmark", v), make_scorer("zen", v)
+    return [RegularizedEvolution(b), RandomSearch(b), RegularizedEvolution(z), RandomSearch(z),
+            WarmupREA(b, make_scorer("naswot_v1", v), pool_size=20)]
+
+
+def test_search_never_reads_test(fake, view, shared_data_or_none):
+    for opt in _all_optimizers(view):
+        assert opt.run(1500.0, 0).evaluations > 0
+    for opt in (RegularizedEvolution(CheatingScorer(view)), RandomSearch(CheatingScorer(view))):
+        with pytest.raises(HiddenTestAccuracyError):
+            opt.run(100.0, 0)
+    with pytest.raises(HiddenTestAccuracyError):
+        TableScorer(fake, "c10_test", 1.0)  # a raw source is wrapped in its search view first
+    with pytest.raises(ValueError, match="SearchView"):
+        TableScorer(object(), "c10_valid", 1.0)
+    if shared_data_or_none is not None:  # the real table, through its search view
+        real = NB201Table(shared_data_or_none).without_test()
+        for opt in _all_optimizers(real):
+            assert opt.run(1500.0, 0).evaluations > 0
+        with pytest.raises(HiddenTestAccuracyError):
+            RandomSearch(CheatingScorer(real)).run(10.0, 0)
+        b = make_scorer("benchmark", real)
+        assert b.score(6111) == pytest.approx(91.6067)
+        assert b.cost(6111) == pytest.approx(real.train_time("cifar10-valid", 6111) * 12 / 200)
+        assert make_scorer("zen", real).score(int(cut_off_indices()[0])) == -math.inf
+
+
+@pytest.fixture(scope="module")
+def shared_data_or_none():
+    d = shared_data_dir()
+    return d if d is not None and (d / "nb201" / "nb201_ground_truth.csv").is_file() else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries and errors
+# ---------------------------------------------------------------------------------------------
+
+def test_summarize(view, fake):
+    runs = run_seeds(RegularizedEvolution(make_scorer("benchmark", view)), 4000.0, range(5))
+    truth = fake.column("c10_test")  # looked up after the search
+    rows = summarize(runs, truth, budgets=(100.0, 2000.0, 4000.0))
+    assert [r["budget_s"] for r in rows] == [100.0, 2000.0, 4000.0]
+    assert rows[0]["n"] == 0 and math.isnan(rows[0]["mean"]) and rows[0]["runs"] == 5
+    acc = truth[[t.best_at(2000.0) for t in runs]]
+    assert rows[1]["mean"] == pytest.approx(acc.mean()) and rows[1]["std"] == pytest.approx(acc.std(ddof=1))
+    assert rows[1]["ci95"] == pytest.approx(2.776445 * acc.std(ddof=1) / math.sqrt(5), rel=1e-5)
+    assert summarize(runs, lambda i: truth[i], budgets=(4000.0,))[0]["mean"] == rows[2]["mean"]
+    with pytest.raises(ValueError, match="exceeds"):
+        summarize(runs, truth, budgets=(5000.0,))
+    with pytest.raises(ValueError):
+        summarize([], truth)
+
+
+def test_errors(view):
+    b = make_scorer("benchmark", view)
+    for bad in (0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="budget_s"):
+            RegularizedEvolution(b).run(bad, 0)
+    with pytest.raises(ValueError, match="seed"):
+        RandomSearch(b).run(10.0, -1)
+    with pytest.raises(ValueError, match="population_size"):
+        RegularizedEvolution(b, population_size=2, sample_size=3)
+    with pytest.raises(ValueError, match="pool_size"):
+        WarmupREA(b, b, pool_size=5, population_size=10)
+    with pytest.raises(ValueError, match="unknown scorer 'synflow'"):
+        make_scorer("synflow", view)
+    with pytest.raises(ValueError, match="unknown method"):
+        make_optimizer("bananas", b)
+    with pytest.raises(ValueError, match="warmup_scorer"):
+        make_optimizer("warmup_rea", b)
+    assert isinstance(make_optimizer("warmup_rea", b, warmup_scorer=b, pool_size=10), WarmupREA)
+    with pytest.raises(ValueError, match="Scorer protocol"):
+        RandomSearch(object())
+    with pytest.raises(ValueError, match="mutation"):
+        RegularizedEvolution(b, mutation="flip")
+    with pytest.raises(ValueError, match="cost"):
+        RandomSearch(FixedScorer(cost=0.0)).run(10.0, 0)
+    with pytest.raises(ValueError, match="costs must be finite"):
+        ArrayScorer("x", np.zeros(N), 0.0)
+    with pytest.raises(ValueError, match="unique"):
+        PoolScorer("p", [1, 1], [0.0, 1.0], 1.0)
+    with pytest.raises(ValueError, match="0..15624"):
+        PoolScorer("p", [N], [0.0], 1.0)
+    with pytest.raises(ValueError, match="entries"):
+        PoolScorer("p", [1, 2], [0.0], 1.0)
+    with pytest.raises(ValueError, match="do not overlap"):
+        WarmupREA(PoolScorer("a", [1], [0.0], 1.0), PoolScorer("b", [2], [0.0], 1.0), pool_size=1,
+                  population_size=1, sample_size=1)
+    with pytest.raises(ValueError, match="extend"):
+        RandomSearch(b).run(100.0, 0).truncate(200.0)
