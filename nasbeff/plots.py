@@ -46,7 +46,8 @@ def learning_curves(curves: Sequence[dict], path: str | os.PathLike, title: str 
         ax.axvline(0, color="gray", lw=0.5)
         ax.set_xlabel("beta_eff")
         ax.set_ylabel("validation accuracy (%)")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

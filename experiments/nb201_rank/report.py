@@ -33,6 +33,63 @@ def read_rank(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def knob_epochs(store_path: Path, idx, truth, k_max: int, n_boot: int) -> list[str]:
+    """Knob: epochs observed (predictions from the first k epochs of the same runs)."""
+    from nasbeff.store import ResultStore
+    from nasbeff.study import StudyConfig, summarize
+
+    out = ["## Knob: epochs observed (same runs, first k epochs)", "",
+           "| k | beff_pred rho vs c10_test [95% CI] | lsv rho [95% CI] | benchmark curve at epoch k |", "|---|---|---|---|"]
+    curves = LearningCurves(shared_data_dir())
+    with ResultStore(store_path) as st:
+        for k in range(3, k_max + 1):
+            rows = summarize(st, idx, StudyConfig(), epochs=k)
+            got = np.array([r["index"] for r in rows])
+            t = truth[np.searchsorted(idx, got)]
+            tab = correlation_table({"beff": [r["beff_pred"] for r in rows], "lsv": [r["lsv"] for r in rows],
+                                     "bench": [curves.valid(i, k) for i in got]}, t, n_boot=n_boot)
+            cell = {row["method"]: f"{row['spearman']:.3f} [{row['spearman_lo']:.2f}, {row['spearman_hi']:.2f}]" for row in tab}
+            out.append(f"| {k} | {cell['beff']} | {cell['lsv']} | {cell['bench']} |")
+    return out + [""]
+
+
+def knob_placement(csv_path: Path, main: dict, truth, name: str, store_path: Path) -> list[str]:
+    """Knob: probe placement, and beta_eff sample size (128 / 512 / 2048) from the knob run's store."""
+    from nasbeff.store import ResultStore
+
+    kr = read_rank(csv_path)
+    pos = {int(i): j for j, i in enumerate(main["index"])}
+    j = np.array([pos[int(i)] for i in kr["index"]])
+    t = truth[j]
+    lines = [f"## Knob: {name}, {len(kr['index'])} archs", "",
+             "| archs | placement | mean valid acc after 5 epochs | mean final beta_eff | rho(beff_pred, c10_test) | rho(lsv, c10_test) |",
+             "|---|---|---|---|---|---|"]
+    from scipy import stats
+
+    def rho(a, b):
+        return stats.spearmanr(a, b).statistic
+
+    lines.append(f"| {len(j)} | head (main run) | {main['lsv'][j].mean():.2f} | {main['final_beta_eff'][j].mean():.4f} | "
+                 f"{rho(main['beff_pred'][j], t):.3f} | {rho(main['lsv'][j], t):.3f} |")
+    lines.append(f"| {len(j)} | side | {kr['lsv'].mean():.2f} | {kr['final_beta_eff'].mean():.4f} | "
+                 f"{rho(kr['beff_pred'], t):.3f} | {rho(kr['lsv'], t):.3f} |")
+    if store_path.exists():
+        with ResultStore(store_path) as st:
+            per = {}
+            for rec in st.rows():
+                if rec.epoch == 5:
+                    per[int(rec.key.arch)] = rec.metrics
+        if per:
+            lines += ["", "beta_eff at epoch 5 of the side run measured on 128 / 512 / 2048 training images "
+                      "(relative spread shows how many samples beta_eff needs):", "",
+                      "| arch | 128 | 512 | 2048 |", "|---|---|---|---|"]
+            for a in sorted(per):
+                m = per[a]
+                lines.append(f"| {a} | {m.get('beta_eff_128', float('nan')):.4g} | {m['beta_eff']:.4g} | "
+                             f"{m.get('beta_eff_2048', float('nan')):.4g} |")
+    return lines + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rank", type=Path, default=Path("benchmarks_data/nb201_cifar10_rank.csv"))
@@ -71,6 +128,11 @@ def main() -> None:
               f"{3600 / secs.mean():.0f} archs per device-hour); beta_eff bookkeeping = "
               f"{100 * np.nanmean(r['beta_overhead']):.1f}% of the training time (median "
               f"{100 * np.nanmedian(r['beta_overhead']):.1f}%).", ""]
+    if args.store.exists():
+        lines += knob_epochs(args.store, idx, truth["c10_test"], k, args.n_boot)
+    for knob_csv, knob_name in ((Path("runs/knob_side.csv"), "side probe (the benchmark's head trains, NCP only observes)"),):
+        if knob_csv.exists():
+            lines += knob_placement(knob_csv, r, truth["c10_test"], knob_name, Path("runs/knob_side.sqlite"))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
