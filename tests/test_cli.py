@@ -1,27 +1,44 @@
-"""The command-line tool and the main job on the embedded default (digits)."""
+"""The command-line tool: help for every option, one-line errors, score (resumable, crash-safe under
+SIGKILL), search, report and the python -m entry point. The demo has tests/test_demo.py."""
 
 from __future__ import annotations
 
+import csv
+import os
+import random
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import click
+import pytest
+import typer
+from PIL import Image
 from typer.testing import CliRunner
 
 from nasbeff.cli import app
+from nasbeff.store import ResultStore
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--data", "digits", "--init-channels", "4", "--cells", "1", "--batch-size", "32", "--truth", "", "--quiet"]
 
 
-def test_help_lists_commands():
+def test_help_lists_commands_and_explains_every_option():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    assert "demo" in res.output
-
-
-def test_demo_runs_and_predicts():
-    res = runner.invoke(app, ["demo", "--epochs", "4", "--final-epochs", "8", "--beta-samples", "128"])
-    assert res.exit_code == 0, res.output
-    assert "beta_eff -> 0" in res.output and "final validation accuracy after 8 epochs" in res.output
+    for name in ("demo", "rank", "score", "search", "report", "version"):
+        assert name in res.output
+    group = typer.main.get_command(app)
+    for name, cmd in group.commands.items():
+        assert cmd.help, name
+        for p in cmd.params:
+            if isinstance(p, click.Option) and not p.hidden:
+                assert p.help, f"{name} {p.opts}"
+        assert runner.invoke(app, [name, "--help"]).exit_code == 0
 
 
 def test_demo_bad_option_is_one_clear_line():
@@ -33,3 +50,173 @@ def test_demo_bad_option_is_one_clear_line():
 def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "nasbeff", "version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0.1.0"
+
+
+def _csv(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_score_writes_csv_resumes_and_rescores(tmp_path):
+    args = ["score", *TINY, "--archs", "0-3", "--proxies", "naswot,synflow,params", "--store", str(tmp_path / "s.sqlite"),
+            "--out", str(tmp_path / "s.csv")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    rows = _csv(tmp_path / "s.csv")
+    assert [r["index"] for r in rows] == ["0", "1", "2", "3"]
+    assert {"arch_str", "cut_off", "naswot", "synflow", "params", "naswot_seconds", "flags"} <= set(rows[0])
+    again = runner.invoke(app, args)  # everything stored: nothing is scored again
+    assert again.exit_code == 0 and "scored: 4 of 4" in again.output
+    with ResultStore(tmp_path / "s.sqlite") as st:
+        assert st.count() == 12 and all(r.n_writes == 1 for r in st.rows())
+    fresh = runner.invoke(app, args + ["--no-resume"])
+    assert fresh.exit_code == 0
+    with ResultStore(tmp_path / "s.sqlite") as st:
+        assert st.count() == 12 and all(r.n_writes == 2 for r in st.rows())
+    assert [{k: r[k] for k in ("naswot", "synflow", "params")} for r in _csv(tmp_path / "s.csv")] == \
+        [{k: r[k] for k in ("naswot", "synflow", "params")} for r in rows]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--proxies", "naswot,nope"], "unknown proxy 'nope'"),
+    (["--proxies", "zico"], "zico needs --batches >= 2"),
+    (["--archs", "0-99999"], "0..15624"),
+    (["--backend", "spark"], "--backend must be one of local, ray"),
+    (["--device", "cuda:7" if __import__("torch").cuda.is_available() else "cuda"], "not available"),
+    (["--device", "gpu0"], "is not a torch device"),
+])
+def test_score_errors_are_one_line(tmp_path, extra, message):
+    res = runner.invoke(app, ["score", *TINY, "--store", str(tmp_path / "s.sqlite"), *extra])
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_score_missing_data_is_one_line(tmp_path):
+    res = runner.invoke(app, ["score", "--data", str(tmp_path / "nope"), "--store", str(tmp_path / "t.sqlite")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+# --------------------------------------------------------------------------------------- crash safety
+
+CRASH_PROXIES = "naswot,synflow,snip,jacov,grad_norm,fisher"
+N_ARCHS = 8
+
+
+def _archs_done(db: Path, n_proxies: int) -> int:
+    """Archs fully committed so far (read-only look at the store the child writes)."""
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return con.execute("SELECT COUNT(*) FROM done").fetchone()[0] // n_proxies
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def _stored(db: Path) -> dict:
+    with ResultStore(db) as st:
+        return {(r.key.arch, r.key.scorer): (r.metrics["value"], r.metrics["flag"], r.n_writes) for r in st.rows()}
+
+
+def test_score_survives_sigkill_at_random_moments(tmp_path):
+    """A real scoring run is SIGKILLed at seeded random moments (once during start-up, three times
+    while archs are being scored) and restarted: in the end every (arch, proxy) is stored exactly
+    once, with the values of an uninterrupted run."""
+    n_proxies = len(CRASH_PROXIES.split(","))
+    args = ["score", *TINY, "--archs", f"0-{N_ARCHS - 1}", "--proxies", CRASH_PROXIES, "--threads", "1"]
+    t0 = time.perf_counter()
+    ref = runner.invoke(app, args + ["--store", str(tmp_path / "ref.sqlite"), "--out", str(tmp_path / "ref.csv")])
+    assert ref.exit_code == 0, ref.output
+    per_arch = (time.perf_counter() - t0) / N_ARCHS
+    db = tmp_path / "killed.sqlite"
+    cmd = [sys.executable, "-m", "nasbeff", *args, "--store", str(db), "--out", str(tmp_path / "killed.csv")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    rng = random.Random(20240611)
+    kills, done_at_kill = 0, []
+    plan = [None] + sorted(rng.sample(range(1, N_ARCHS - 1), 3))  # None: kill during start-up
+    for target in plan:
+        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if target is None:
+            time.sleep(rng.uniform(0.05, 1.0))
+        else:
+            deadline = time.monotonic() + 60
+            while _archs_done(db, n_proxies) < target and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, per_arch))  # somewhere inside the next arch (or its commit)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+            done_at_kill.append(_archs_done(db, n_proxies))
+        proc.wait()
+    print(f"kills: {kills}, archs committed at each kill: {done_at_kill}")
+    final = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert kills >= 3 and any(0 < d < N_ARCHS for d in done_at_kill), done_at_kill
+    got, want = _stored(db), _stored(tmp_path / "ref.sqlite")
+    assert len(got) == N_ARCHS * n_proxies
+    assert all(w == 1 for *_, w in got.values())  # scored and committed exactly once
+    assert {k: v[:2] for k, v in got.items()} == {k: v[:2] for k, v in want.items()}  # identical values
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*), MAX(n_marks) FROM done").fetchone() == (N_ARCHS * n_proxies, 1)
+    con.close()
+    keep = ["index", *CRASH_PROXIES.split(",")]
+    assert [{k: r[k] for k in keep} for r in _csv(tmp_path / "killed.csv")] == \
+        [{k: r[k] for k in keep} for r in _csv(tmp_path / "ref.csv")]
+
+
+# --------------------------------------------------------------------------------------- search / report
+
+@pytest.fixture()
+def ground_truth(shared_data):
+    return shared_data
+
+
+def test_search_prints_true_accuracy_and_writes_runs(tmp_path, ground_truth):
+    out = tmp_path / "search.csv"
+    res = runner.invoke(app, ["search", "--method", "rea,random", "--scorer", "benchmark", "--budget", "4000",
+                              "--seeds", "3", "--points", "4", "--shared", str(ground_truth), "--out", str(out)],
+                        terminal_width=160)
+    assert res.exit_code == 0, res.output
+    assert "rea" in res.output and "random" in res.output and "test acc" in res.output
+    rows = _csv(out)
+    budgets = sorted({float(r["budget_s"]) for r in rows})
+    assert budgets == [1000.0, 2000.0, 3000.0, 4000.0]
+    assert len(rows) == 2 * 3 * len(budgets)
+    assert all(80 < float(r["best_test_acc"]) < 95 for r in rows if r["best_test_acc"])
+    pool = tmp_path / "pool.csv"  # a beff-style prediction table over 30 archs
+    with open(pool, "w") as f:
+        f.write("index,beff_pred,gpu_seconds\n" + "".join(f"{i},{50 + (i * 7) % 40},{100 + i}\n" for i in range(30)))
+    res = runner.invoke(app, ["search", "--method", "warmup_rea", "--scorer", "beff", "--warmup-scorer", "zen",
+                              "--in-pool", "--pool-csv", str(pool), "--budget", "3000", "--seeds", "2",
+                              "--shared", str(ground_truth), "--out", str(tmp_path / "b.csv")], terminal_width=160)
+    assert res.exit_code == 0, res.output
+    assert {int(r["best_index"]) for r in _csv(tmp_path / "b.csv")} <= set(range(30))
+    bad = runner.invoke(app, ["search", "--method", "bayes", "--shared", str(ground_truth)])
+    assert bad.exit_code == 2 and "unknown --method" in bad.output
+
+
+def test_report_writes_figures(tmp_path):
+    runner.invoke(app, ["score", *TINY, "--archs", "0-7", "--proxies", "naswot,params", "--store",
+                        str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "s.csv")])
+    truth = tmp_path / "truth.csv"
+    with open(truth, "w") as f:
+        f.write("index,acc\n" + "".join(f"{i},{90 - (i * 3) % 7}\n" for i in range(8)))
+    search = tmp_path / "search.csv"
+    with open(search, "w") as f:
+        f.write("method,scorer,warmup_scorer,seed,budget_s,evaluations,best_index,best_arch_str,best_test_acc\n")
+        for seed in range(3):
+            for b in (1000, 2000, 3000):
+                f.write(f"rea,benchmark,,{seed},{b},{b // 100},0,x,{92 + b / 3000 + seed * 0.1}\n")
+    res = runner.invoke(app, ["report", "--scores", str(tmp_path / "s.csv"), "--truth", "acc", "--truth-csv",
+                              str(truth), "--search", str(search), "--out", str(tmp_path / "fig"), "--n-boot", "100"],
+                        terminal_width=160)
+    assert res.exit_code == 0, res.output
+    assert "naswot" in res.output and "params" in res.output
+    sizes = {p.name: Image.open(p).size for p in (tmp_path / "fig").glob("*.png")}
+    assert set(sizes) == {"pred_vs_true.png", "scorers.png", "search_curves.png"}
+    assert all(w > 300 and h > 200 for w, h in sizes.values())
+    none = runner.invoke(app, ["report"])
+    assert none.exit_code == 2 and "--scores" in none.output
+    wrong = runner.invoke(app, ["report", "--search", str(truth), "--out", str(tmp_path / "fig")])
+    assert wrong.exit_code == 2 and "not a search CSV" in wrong.output

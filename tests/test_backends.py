@@ -1,0 +1,138 @@
+"""Backends: the local backend, and Ray (a local instance with 2 CPUs) giving exactly the local
+results on real small models: proxies of tiny NB201 networks, the score command, and the rank
+command (workers committing epochs to the shared store)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from nasbeff.backends import LocalBackend, ProxyJob, RayBackend, make_backend
+from nasbeff.cli import app
+from nasbeff.data import CIFAR10_CLASSES
+from nasbeff.spaces import nb201_channels
+
+runner = CliRunner()
+ARCHS = (0, 9, 123, 6111)  # 9 has none edges; 6111 is conv-heavy
+PROXIES = ("naswot", "synflow", "snip", "jacov")
+
+
+@pytest.fixture(scope="module")
+def ray_backend():
+    pytest.importorskip("ray")
+    be = RayBackend(threads=1, num_cpus=2)
+    yield be
+    be.close()
+
+
+def _job() -> ProxyJob:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 3, 8, 8, generator=gen)
+    y = torch.randint(0, 10, (32,), generator=gen)
+    return ProxyJob(((x, y),), nb201_channels(4, 1), num_classes=10, seed=3)
+
+
+def _threads(_unit) -> int:
+    return torch.get_num_threads()
+
+
+def test_local_backend_keeps_order_calls_back_and_fixes_threads():
+    seen = []
+    before = torch.get_num_threads()
+    out = LocalBackend(threads=1).map_units(_threads, [1, 2, 3], on_result=lambda u, r: seen.append(u))
+    assert out == [1, 1, 1] and seen == [1, 2, 3]
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        LocalBackend(threads=0)
+    with pytest.raises(ValueError, match="local, ray"):
+        make_backend("dask")
+
+
+def test_proxy_job_is_deterministic_and_order_free():
+    job = _job()
+    units = [(i, PROXIES) for i in ARCHS]
+    a = LocalBackend().map_units(job, units)
+    b = LocalBackend().map_units(job, units[::-1])[::-1]
+    assert [{n: r[n]["value"] for n in PROXIES} for r in a] == [{n: r[n]["value"] for n in PROXIES} for r in b]
+    assert all(np.isfinite(r[n]["value"]) for r in a for n in PROXIES)
+
+
+def test_missing_ray_is_one_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ImportError, match="pip install"):
+        make_backend("ray")
+    res = runner.invoke(app, ["score", "--data", "digits", "--archs", "0", "--backend", "ray", "--init-channels", "4",
+                              "--cells", "1"])
+    assert res.exit_code == 2 and "pip install" in res.output and "Traceback" not in res.output
+
+
+def test_ray_gives_the_local_results_on_real_proxies(ray_backend):
+    job = _job()
+    units = [(i, PROXIES) for i in ARCHS]
+    local = LocalBackend(threads=1).map_units(job, units)
+    arrived = []
+    remote = ray_backend.map_units(job, units, on_result=lambda u, r: arrived.append(u[0]))
+    assert sorted(arrived) == sorted(ARCHS)
+    for lo, re in zip(local, remote):
+        assert {n: lo[n]["value"] for n in PROXIES} == {n: re[n]["value"] for n in PROXIES}
+    # every task runs with exactly --threads torch threads (a lambda: pickled by value for the workers)
+    assert ray_backend.map_units(lambda u: torch.get_num_threads(), [0, 1]) == [1, 1]
+
+
+def test_ray_task_errors_reach_the_driver(ray_backend):
+    with pytest.raises(KeyError, match="unknown proxy"):
+        ray_backend.map_units(ProxyJob(_job().batches, nb201_channels(4, 1)), [(0, ("no_such_proxy",))])
+
+
+def _rows(path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_score_command_on_ray_matches_local(tmp_path, ray_backend):
+    args = ["score", "--data", "digits", "--archs", "0-3", "--init-channels", "4", "--cells", "1", "--proxies",
+            "naswot,synflow,params", "--batch-size", "32", "--truth", "", "--quiet"]
+    loc = runner.invoke(app, args + ["--store", str(tmp_path / "l.sqlite"), "--out", str(tmp_path / "l.csv")])
+    ray_ = runner.invoke(app, args + ["--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "r.csv"),
+                                      "--backend", "ray"])
+    assert loc.exit_code == 0, loc.output
+    assert ray_.exit_code == 0, ray_.output
+    keep = ("index", "arch_str", "naswot", "synflow", "params")
+    assert [{k: r[k] for k in keep} for r in _rows(tmp_path / "l.csv")] == \
+        [{k: r[k] for k in keep} for r in _rows(tmp_path / "r.csv")]
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 8), ("test", 2)):
+        for c, name in enumerate(CIFAR10_CLASSES):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for k in range(n):
+                img = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+                img[..., c % 3] = np.clip(img[..., c % 3].astype(int) // 4 + 25 * c, 0, 255)
+                Image.fromarray(img).save(d / f"{k:04d}.png")
+    return root
+
+
+def test_rank_command_on_ray_matches_local(tmp_path, tiny_cifar, ray_backend):
+    args = ["rank", "--data", str(tiny_cifar), "--archs", "3", "--epochs", "3", "--train-size", "30",
+            "--valid-size", "20", "--batch-size", "10", "--beta-samples", "16", "--threads", "1"]
+    loc = runner.invoke(app, args + ["--store", str(tmp_path / "l" / "s.sqlite"), "--out", str(tmp_path / "l.csv")])
+    ray_ = runner.invoke(app, args + ["--store", str(tmp_path / "r" / "s.sqlite"), "--out", str(tmp_path / "r.csv"),
+                                      "--backend", "ray"])
+    assert loc.exit_code == 0, loc.output
+    assert ray_.exit_code == 0, ray_.output
+    keep = ("index", "arch_str", "beff_pred", "lsv", "bsv", "final_beta_eff")
+    assert [{k: r[k] for k in keep} for r in _rows(tmp_path / "l.csv")] == \
+        [{k: r[k] for k in keep} for r in _rows(tmp_path / "r.csv")]
+    bad = runner.invoke(app, args + ["--backend", "ray", "--workers", "2"])
+    assert bad.exit_code == 2 and "--ray-cpus" in bad.output
