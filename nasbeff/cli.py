@@ -782,12 +782,8 @@ def _report_scores(path, columns, main, truth, truth_csv, shared, out, n_boot, s
 
 
 def _plot_search_curves(path: Path, png: Path) -> None:
-    """Mean ± std over seeds of ``best_test_acc`` per budget, one line per (method, scorer, warm-up)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    """Group a search CSV's ``best_test_acc`` by (method, scorer, warm-up) and budget; plot it."""
+    from .plots import search_curves
 
     fields, rows = _read_csv(path)
     need = {"method", "scorer", "seed", "budget_s", "best_test_acc"}
@@ -800,23 +796,7 @@ def _plot_search_curves(path: Path, png: Path) -> None:
         groups.setdefault(label, {}).setdefault(float(r["budget_s"]), []).append(_num(r["best_test_acc"]))
     if not groups:
         raise ValueError(f"{path} has no rows")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, by_budget in groups.items():
-        b = np.array(sorted(by_budget))
-        acc = [np.array(by_budget[x], dtype=float) for x in b]
-        ok = np.array([np.isfinite(a).mean() >= 0.5 for a in acc])
-        m = np.array([np.nanmean(a) if k else np.nan for a, k in zip(acc, ok)])
-        sd = np.array([np.nanstd(a) if k else np.nan for a, k in zip(acc, ok)])
-        n = max(len(a) for a in acc)
-        ax.plot(b[ok], m[ok], "o-", ms=3, lw=1.5, label=f"{label} ({n} seeds)")
-        ax.fill_between(b[ok], (m - sd)[ok], (m + sd)[ok], alpha=0.15)
-    ax.set_xlabel("simulated search cost (s)")
-    ax.set_ylabel("test accuracy of the best arch so far (%)")
-    ax.set_title(f"{path.name}: mean ± 1 std over seeds", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    search_curves(groups, png, title=f"{path.name}: mean ± 1 std over seeds")
 
 
 @app.command()

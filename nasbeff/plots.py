@@ -95,3 +95,27 @@ def scorer_bars(rows: Sequence[dict], path: str | os.PathLike, title: str = "") 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def search_curves(groups: dict[str, dict[float, list[float]]], path: str | os.PathLike, title: str = "") -> None:
+    """Search accuracy vs cost: per label, the mean ± 1 std over seeds of the best-so-far test
+    accuracy at each budget (``groups[label][budget] = [accuracy per seed]``); budgets where fewer
+    than half the seeds have a value are left out."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, by_budget in groups.items():
+        b = np.array(sorted(by_budget))
+        acc = [np.array(by_budget[x], dtype=float) for x in b]
+        ok = np.array([np.isfinite(a).mean() >= 0.5 for a in acc])
+        m = np.array([np.nanmean(a) if k else np.nan for a, k in zip(acc, ok)])
+        sd = np.array([np.nanstd(a) if k else np.nan for a, k in zip(acc, ok)])
+        n = max(len(a) for a in acc)
+        ax.plot(b[ok], m[ok], "o-", ms=3, lw=1.5, label=f"{label} ({n} seeds)")
+        ax.fill_between(b[ok], (m - sd)[ok], (m + sd)[ok], alpha=0.15)
+    ax.set_xlabel("simulated search cost (s)")
+    ax.set_ylabel("test accuracy of the best arch so far (%)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
