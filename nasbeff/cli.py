@@ -222,6 +222,8 @@ def rank(
     ray_address: str = typer.Option("", help=_RAY_ADDRESS_HELP),
     ray_cpus: int = typer.Option(0, help=_RAY_CPUS_HELP),
     time_limit: float = typer.Option(0.0, help="Stop starting new archs after this many minutes (resumable chunks)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the store and checkpoints (default); "
+                                "--no-resume refuses to run on an existing store instead of mixing runs."),
     debug: bool = typer.Option(False, help="Show full tracebacks."),
 ) -> None:
     """Rank NB201 archs on CIFAR-10 by beta_eff after a few epochs (resumable).
@@ -240,6 +242,8 @@ def rank(
                           extra_beta_samples=tuple(int(v) for v in extra_beta_samples.split(",") if v.strip()))
         if placement not in ("head", "side"):
             raise ValueError(f"--placement must be head or side, got {placement!r}")
+        if not resume and worker_index < 0 and store.exists() and store.stat().st_size > 0:
+            raise ValueError(f"--no-resume: the store {store} already exists; remove it or choose another --store")
         if backend not in ("local", "ray"):
             raise ValueError(f"--backend must be local or ray, got {backend!r}")
         if backend == "ray" and workers > 1:

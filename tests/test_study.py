@@ -105,3 +105,14 @@ def test_rank_command_writes_csv_and_rejects_bad_input(tmp_path, tiny_cifar):
     assert bad.exit_code == 2 and "0..15624" in bad.output
     missing = runner.invoke(app, ["rank", "--data", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_rank_no_resume_refuses_an_existing_store(tmp_path, tiny_cifar):
+    (tmp_path / "s.sqlite").write_bytes(b"")
+    runner = CliRunner()
+    base = ["rank", "--data", str(tiny_cifar), "--archs", "0", "--epochs", "3", "--train-size", "30", "--valid-size",
+            "20", "--batch-size", "10", "--beta-samples", "16", "--store", str(tmp_path / "s.sqlite"), "--threads", "1",
+            "--out", str(tmp_path / "r.csv")]
+    assert runner.invoke(app, base + ["--no-resume"]).exit_code == 0  # an empty file is no store yet
+    res = runner.invoke(app, base + ["--no-resume"])
+    assert res.exit_code == 2 and "already exists" in res.output
