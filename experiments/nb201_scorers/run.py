@@ -420,11 +420,34 @@ def _notes(t: pd.DataFrame, beff_set: np.ndarray) -> list[str]:
         f"{K_EPOCHS} epochs) on a subset of {n_b} archs ({n_cut_b} cut-off): far less training signal per "
         "arch than the benchmark's curves, so `beff_*` vs `lc_*` compares protocols as well as predictors; "
         "`beff_pred` vs `beff_lsv` / `beff_bsv` (same runs) is the clean comparison of the beta_eff "
-        "extrapolation against its own baselines. On the study's subset only the beta_eff-set tables are "
-        "a like-for-like comparison; the all-archs tables do not contain beta_eff.",
+        "extrapolation against its own baselines. In the all-archs tables the `beff_*` rows are on their "
+        f"{n_b} archs only (see n): compare them with other scorers only in the beta_eff-set tables.",
+        *_beff_diagnosis(t, beff_set),
         "* Costs are not on common hardware: proxy seconds are 1-thread CPU on a busy machine, LC seconds "
         "are NB201's GPU, beta_eff seconds are our CPU study.",
         "",
+    ]
+
+
+def _beff_diagnosis(t: pd.DataFrame, beff_set: np.ndarray) -> list[str]:
+    """A note on how much the study's short runs trained (empty without beta_eff rows)."""
+    if beff_set.sum() < 3:
+        return []
+    from scipy.stats import spearmanr
+
+    b = t[beff_set & ~t["cut_off"].to_numpy(bool)]
+    lsv, lc = b["beff_lsv"].to_numpy(float), b["lc_lsv_5"].to_numpy(float)
+    low = b[lsv <= 12.0]
+    return [
+        f"* How far the study's runs got: on its {len(b)} non-cut-off archs the epoch-{K_EPOCHS} validation accuracy "
+        f"(`beff_lsv`) has median {np.median(lsv):.1f}% (range {lsv.min():.1f}..{lsv.max():.1f}%; chance = 10%), "
+        f"against {np.median(lc):.1f}% for NB201's own epoch-{K_EPOCHS} x-valid accuracy on the same archs; "
+        f"rho(beff_lsv, lc_lsv_5) = {spearmanr(lsv, lc).statistic:.2f}. {len(low)} non-cut-off archs are at <= 12% "
+        f"(chance) although their c10_test is {', '.join(f'{v:.1f}' for v in low['c10_test'])}. Under this reduced "
+        "protocol the runs are barely past chance and even their own accuracies carry no ranking signal, so "
+        "this run cannot tell whether beta_eff ranks well; it only shows that on such runs `beff_pred` does "
+        "not rescue the ranking (it is not better than its own last seen value, see the paired bootstrap). "
+        "A longer or larger-data run is needed before comparing beta_eff with the other scorers.",
     ]
 
 
