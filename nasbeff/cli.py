@@ -296,9 +296,9 @@ def _train_many(indices, data, cfg, store_path, device, time_limit, quiet=False)
         with Progress(*cols, console=console, disable=quiet) as prog:
             task = prog.add_task("archs", total=len(indices), completed=len(indices) - len(todo))
             ep = prog.add_task("epochs", total=cfg.epochs)
-            for i in todo:
+            for n_done, i in enumerate(todo):
                 if time_limit and (time.monotonic() - start) / 60 > time_limit:
-                    console.print(f"time limit reached: {len(todo)} archs left for the next run (it resumes)")
+                    console.print(f"time limit reached: {len(todo) - n_done} archs left for the next run (it resumes)")
                     return
                 prog.reset(ep, total=cfg.epochs, description=f"arch {i}")
                 train_arch(i, loaded, cfg, st, Path(store_path).parent / "checkpoints", device,
@@ -485,7 +485,7 @@ def score(
                 be.close()
             rows = []
             for i in indices:
-                got = {n: next(iter(list(st.rows(**_filter(_score_key(i, n, dataset, chash, seed))))), None)
+                got = {n: next(iter(list(st.rows(**_score_key(i, n, dataset, chash, seed).as_filter()))), None)
                        for n in names}
                 if any(v is None for v in got.values()):
                     continue
@@ -497,10 +497,6 @@ def score(
         if rows:
             write_csv(rows, out)
         _print_score_summary(rows, names, len(indices), out, truth, shared)
-
-
-def _filter(key) -> dict:
-    return {f: getattr(key, f) for f in ("space", "arch", "dataset", "scorer", "config_hash", "seed")}
 
 
 def _print_score_summary(rows, names, n_total, out, truth, shared):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -115,7 +116,7 @@ def _check_features(features, n: int, name: str = "arch_features") -> np.ndarray
 # ---------------------------------------------------------------------------------------------
 # Protocol and the trivial baselines
 # ---------------------------------------------------------------------------------------------
-class CurvePredictor(BaseEstimator):
+class CurvePredictor(BaseEstimator, ABC):
     """Base class: ``fit(curves, final, arch_features)`` then ``predict(curves_observed, arch_features)``.
 
     ``learns_from_archs`` tells whether ``fit`` uses other archs' data (then evaluate with
@@ -133,8 +134,9 @@ class CurvePredictor(BaseEstimator):
         _check_features(arch_features, c.shape[0])
         return self
 
-    def predict(self, curves, arch_features=None) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def predict(self, curves, arch_features=None) -> np.ndarray:
+        """(n_archs,) predicted final accuracies from (n_archs, k) observed curves."""
 
     def predict_final(self, curves_observed, arch_features=None) -> np.ndarray:
         """(n_archs,) predicted final accuracies from (n_archs, k) observed curves."""

@@ -108,7 +108,6 @@ class BetaEffPredictor:
         rss = max(float(resid @ resid), 1e-12 * n)
         bic = n * math.log(rss / n) + 2 * math.log(n)
         mean, std = model.predict(np.zeros((1, 1)), return_std=True)
-        self._model, self._scale = model, scale
         return FitResult(t0=t0, bic=bic, slope=float(model.coef_[0]) / scale, intercept=float(model.intercept_),
                          prediction=float(mean[0]), std=float(std[0]))
 

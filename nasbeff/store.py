@@ -200,6 +200,10 @@ class RunKey:
         """The key fields in :data:`KEY_FIELDS` order."""
         return (self.space, self.arch, self.dataset, self.scorer, self.config_hash, self.seed)
 
+    def as_filter(self) -> dict[str, Any]:
+        """The key as keyword filters for :meth:`ResultStore.rows` (``store.rows(**key.as_filter())``)."""
+        return dict(zip(KEY_FIELDS, self.as_tuple()))
+
 
 @dataclass(frozen=True)
 class EpochRecord:

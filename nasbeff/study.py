@@ -101,9 +101,10 @@ def run_key(index: int, cfg: StudyConfig) -> RunKey:
                   seed=cfg.seed)
 
 
-def _channels_last(batches, enabled: bool):
+def _channels_last(batches):
+    """Batches in channels-last layout: faster convolutions on CPU (oneDNN) and GPU tensor cores."""
     for x, y in batches:
-        yield (x.contiguous(memory_format=torch.channels_last) if enabled else x), y
+        yield x.contiguous(memory_format=torch.channels_last), y
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -119,24 +120,23 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
     key = run_key(index, cfg)
     store.save_config(cfg.to_dict())
     if store.is_done(key):
-        return [r.metrics for r in store.rows(**_key_filter(key))]
+        return [r.metrics for r in store.rows(**key.as_filter())]
     dev = torch.device(device)
-    cl = True  # channels-last: faster convolutions on CPU (oneDNN) and on GPU tensor cores
     torch.manual_seed(cfg.seed)
     net = build_nb201_model(index_to_str(index), num_classes=10, in_channels=data.train.images.shape[-1]).to(dev)
-    if cl:
-        net = net.to(memory_format=torch.channels_last)
+    net = net.to(memory_format=torch.channels_last)
     probe = NCP(net.feature_dim, 10, hidden=cfg.probe_hidden, bn_position=cfg.probe_bn_position, seed=cfg.seed).to(dev)
     tb = train_batches(data.train, cfg.batch_size, device=dev, mean=data.mean, std=data.std, seed=cfg.seed)
     vb = eval_batches(data.valid, 500, device=dev, mean=data.mean, std=data.std)
     trainer = EarlyTrainer.for_network(net, probe, cfg.train_config(), len(tb))
-    sub = beta_subset(len(data.train), cfg.beta_samples, cfg.seed).numpy()
-    xb, yb = next(iter(eval_batches(data.train.subset(sub), len(sub), device=dev, mean=data.mean, std=data.std)))
-    extra = {}
-    for n_extra in cfg.extra_beta_samples:
-        sub_e = beta_subset(len(data.train), n_extra, cfg.seed).numpy()
-        extra[n_extra] = next(iter(eval_batches(data.train.subset(sub_e), len(sub_e), device=dev, mean=data.mean,
-                                                std=data.std)))
+
+    def beta_batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed, seeded training images (normalised, no augmentation) for beta_eff."""
+        sub = beta_subset(len(data.train), n, cfg.seed).numpy()
+        return next(iter(eval_batches(data.train.subset(sub), len(sub), device=dev, mean=data.mean, std=data.std)))
+
+    xb, yb = beta_batch(cfg.beta_samples)
+    extra = {n: beta_batch(n) for n in cfg.extra_beta_samples}
     ckpt = ckpt_dir / f"nb201-{index}-{cfg.hash}-s{cfg.seed}.pt"
     done = set(store.epochs_done(key))
     if ckpt.exists():
@@ -144,14 +144,10 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
         trainer.load_state_dict(state["trainer"])
         if state["epoch"] not in done:  # checkpointed, killed before the commit
             store.record_epoch(key, state["epoch"], state["metrics"])
-            done.add(state["epoch"])
-    elif done:
-        # no checkpoint but committed epochs: retrain from scratch; the store rejects differing values
-        pass
     for epoch in range(trainer.epochs_done + 1, cfg.epochs + 1):
-        loss, secs = trainer.epoch(_channels_last(tb.epoch(epoch - 1), cl))
+        loss, secs = trainer.epoch(_channels_last(tb.epoch(epoch - 1)))
         t1 = time.perf_counter()
-        acc = accuracy(trainer.model, _channels_last(vb.epoch(0), cl))
+        acc = accuracy(trainer.model, _channels_last(vb.epoch(0)))
         secs_eval = time.perf_counter() - t1
         beff, secs_beta = trainer.beta(xb, yb)
         metrics = {"train_loss": loss, "valid_acc": acc, "beta_eff": beff, "seconds_train": secs,
@@ -167,11 +163,7 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
             on_epoch(epoch, metrics)
     store.mark_done(key)
     ckpt.unlink(missing_ok=True)
-    return [r.metrics for r in store.rows(**_key_filter(key))]
-
-
-def _key_filter(key: RunKey) -> dict:
-    return {f: getattr(key, f) for f in ("space", "arch", "dataset", "scorer", "config_hash", "seed")}
+    return [r.metrics for r in store.rows(**key.as_filter())]
 
 
 def summarize(store: ResultStore, indices: Iterable[int], cfg: StudyConfig, epochs: int | None = None) -> list[dict]:
@@ -182,7 +174,7 @@ def summarize(store: ResultStore, indices: Iterable[int], cfg: StudyConfig, epoc
     k = epochs or cfg.epochs
     for index in indices:
         key = run_key(index, cfg)
-        recs = sorted(store.rows(**_key_filter(key)), key=lambda r: r.epoch)
+        recs = sorted(store.rows(**key.as_filter()), key=lambda r: r.epoch)
         recs = [r for r in recs if 1 <= r.epoch <= k]
         if len(recs) < k:
             continue
