@@ -44,11 +44,9 @@ def _errors(debug: bool) -> Iterator[None]:
     """Turn expected errors into one clear line and exit code 2 (the traceback with --debug)."""
     from .store import StoreError
 
-    import click
-
     try:
         yield
-    except (typer.Exit, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+    except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except KeyError as e:
         _fail(str(e.args[0]) if e.args else "missing key", debug)

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import click
 import pytest
 import typer
 from PIL import Image
@@ -36,7 +35,7 @@ def test_help_lists_commands_and_explains_every_option():
     for name, cmd in group.commands.items():
         assert cmd.help, name
         for p in cmd.params:
-            if isinstance(p, click.Option) and not p.hidden:
+            if isinstance(p, typer.core.TyperOption) and not p.hidden:
                 assert p.help, f"{name} {p.opts}"
         assert runner.invoke(app, [name, "--help"]).exit_code == 0
 
