@@ -1,43 +1,46 @@
-"""Where units of work run: in this process (:class:`LocalBackend`) or on Ray (:class:`RayBackend`).
+"""Where units of work run: in this process (:class:`LocalBackend`), in local worker processes
+(:class:`ProcessBackend`) or on Ray (:class:`RayBackend`). This module is the executor only: it
+knows nothing of the domain (the units and the functions come from the run modules).
 
 A backend has one method, ``map_units(fn, units, on_result=None) -> results``: it calls
 ``fn(unit)`` for every unit and returns the results in the order of ``units``; ``on_result(unit,
 result)`` is called in the driver as each result arrives (in completion order), so the driver can
 commit results and advance a progress bar while the others still run. ``fn`` must be picklable for
-Ray (a module-level function or a callable dataclass such as :class:`ProxyJob`) and deterministic:
+processes and Ray (a module-level function or a callable dataclass) and deterministic:
 it seeds everything it uses, so a unit gives the same result wherever and in whatever order it runs.
 
 Threads: every unit runs with exactly ``threads`` torch threads (``torch.set_num_threads``), in
 both backends. Ray workers default to one thread and a local process to all cores; fixing the count
 makes local and Ray results identical (CPU reductions can depend on the thread count).
 
-Where results are written (the choice made by the CLI):
-
-* ``nasbeff score``: workers *return* results and the driver writes them, each arch's rows and
-  their done markers in one store transaction as the result arrives. Workers need no access to the
-  store, so this works on any Ray cluster; a killed run loses at most the units in flight.
-* ``nasbeff rank``: every epoch is checkpointed and committed by the worker that trains it, to the
-  same SQLite store (it supports concurrent writers) and checkpoint folder. On a multi-node cluster
-  the store's folder must therefore be on a shared filesystem.
+Local worker processes are started with ``spawn`` (no forked torch state) and die with their
+parent: each asks the kernel for SIGKILL when the parent dies (``PR_SET_PDEATHSIG`` on Linux) and
+also watches its parent id, so a ``kill -9`` of the driver never leaves orphans training on. Workers
+ignore SIGINT; on Ctrl-C the driver terminates them and re-raises ``KeyboardInterrupt``.
 
 Ray is optional (``pip install 'nasbeff[ray]'``) and imported only when a :class:`RayBackend` runs.
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 
-__all__ = ["Backend", "LocalBackend", "RayBackend", "make_backend", "BACKENDS", "ProxyJob", "RankJob",
-           "run_with_threads"]
+__all__ = ["Backend", "LocalBackend", "ProcessBackend", "RayBackend", "make_backend", "BACKENDS", "run_with_threads"]
 
 U = TypeVar("U")
 R = TypeVar("R")
 BACKENDS = ("local", "ray")
+_PR_SET_PDEATHSIG = 1
 
 
 @runtime_checkable
@@ -87,6 +90,74 @@ class LocalBackend:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when ``parent_pid`` does (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and terminates us
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True, name="nasbeff-parent-watch").start()
+
+
+def _process_task(job: tuple[Callable[[U], R], U, int]) -> R:
+    fn, unit, threads = job
+    return run_with_threads(fn, unit, threads)
+
+
+class ProcessBackend:
+    """Runs the units in ``workers`` local processes (``spawn``), each unit with ``threads`` torch
+    threads; results come back in completion order to ``on_result``. Workers die with the driver
+    (module docstring)."""
+
+    name = "local"
+
+    def __init__(self, workers: int, threads: int = 1) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+        self.workers, self.threads = workers, _check_threads(threads)
+
+    def map_units(self, fn: Callable[[U], R], units: Sequence[U],
+                  on_result: Callable[[U, R], None] | None = None) -> list[R]:
+        units = list(units)
+        results: list[Any] = [None] * len(units)
+        if not units:
+            return results
+        ctx = multiprocessing.get_context("spawn")
+        pool = ctx.Pool(min(self.workers, len(units)), initializer=_die_with_parent, initargs=(os.getpid(),))
+        try:
+            jobs = [(fn, u, self.threads) for u in units]
+            for k, r in pool.imap_unordered(_indexed_task, list(enumerate(jobs))):
+                results[k] = r
+                if on_result is not None:
+                    on_result(units[k], r)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+        return results
+
+    def close(self) -> None:
+        """Nothing to release (the pool ends with each map_units call)."""
+
+
+def _indexed_task(item: tuple[int, tuple[Callable[[U], R], U, int]]) -> tuple[int, R]:
+    k, job = item
+    return k, _process_task(job)
 
 
 def _import_ray():
@@ -168,85 +239,12 @@ class RayBackend:
 
 
 def make_backend(name: str, threads: int = 1, address: str | None = None, num_cpus: int | None = None,
-                 device: str = "cpu") -> LocalBackend | RayBackend:
-    """``local`` or ``ray``; on Ray, tasks ask for one GPU exactly when ``device`` is CUDA."""
+                 device: str = "cpu", workers: int = 1) -> LocalBackend | ProcessBackend | RayBackend:
+    """``local`` (in this process when ``workers`` is 1, else :class:`ProcessBackend`) or ``ray``;
+    on Ray, tasks ask for one GPU exactly when ``device`` is CUDA."""
     if name == "local":
-        return LocalBackend(threads)
+        return LocalBackend(threads) if workers == 1 else ProcessBackend(workers, threads)
     if name == "ray":
         _import_ray()
         return RayBackend(threads, address, num_cpus, num_gpus=1.0 if str(device).startswith("cuda") else 0.0)
     raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Units of work of the CLI (picklable, seeded)
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ProxyJob:
-    """Score one NB201 arch with training-free proxies: ``job((index, names)) -> {name: metrics}``.
-
-    The network is ``build_cell_network(channels, arch, num_classes, in_channels)`` initialised
-    after ``torch.manual_seed(seed)``; the torch seed is set again before every proxy, so a value
-    depends only on (arch, proxy, seed, batches). Metrics per proxy: ``value`` (None when it
-    failed numerically), ``seconds`` and ``flag`` (why the value is a limit or an error, or None)."""
-
-    batches: tuple[tuple[torch.Tensor, torch.Tensor], ...]
-    channels: tuple[int, ...]
-    num_classes: int = 10
-    seed: int = 0
-    device: str = "cpu"
-
-    def __call__(self, unit: tuple[int, tuple[str, ...]]) -> dict[str, dict[str, Any]]:
-        from . import proxies
-        from .spaces import build_cell_network, index_to_str
-
-        index, names = unit
-        dev = torch.device(self.device)
-        batches = [(x.to(dev), y.to(dev)) for x, y in self.batches]
-        torch.manual_seed(self.seed)
-        net = build_cell_network(self.channels, index_to_str(int(index)), self.num_classes,
-                                 batches[0][0].shape[1]).to(dev)
-        out: dict[str, dict[str, Any]] = {}
-        for name in names:
-            torch.manual_seed(self.seed)
-            t0 = time.perf_counter()
-            try:
-                res = proxies.score(name, net, batches)
-                out[name] = {"value": res.value, "seconds": res.seconds, "flag": res.flag}
-            except ValueError as exc:  # numerical failure of this arch: recorded, the study goes on
-                out[name] = {"value": None, "seconds": time.perf_counter() - t0, "flag": f"error: {exc}"}
-        return out
-
-
-_STUDY_DATA: dict[tuple, Any] = {}  # per worker process: decoded once, reused by later tasks
-
-
-@dataclass(frozen=True)
-class RankJob:
-    """Train one NB201 arch of the ranking study (``nasbeff rank``) and commit every epoch to the
-    store at ``store`` (see :func:`nasbeff.study.train_arch`). Returns the arch index, or None when
-    ``deadline`` (UNIX time) had passed before it started (``--time-limit``)."""
-
-    data: str
-    config: Any  # nasbeff.study.StudyConfig
-    store: str
-    device: str = "cpu"
-    deadline: float | None = None
-
-    def __call__(self, index: int) -> int | None:
-        from pathlib import Path
-
-        from .store import ResultStore
-        from .study import load_study_data, train_arch
-
-        if self.deadline is not None and time.time() > self.deadline:
-            return None
-        folder = Path(self.store).parent
-        key = (self.data, self.config.hash)
-        if key not in _STUDY_DATA:
-            _STUDY_DATA.clear()
-            _STUDY_DATA[key] = load_study_data(self.data, self.config, cache_dir=folder / "cache")
-        with ResultStore(self.store) as st:
-            train_arch(index, _STUDY_DATA[key], self.config, st, folder / "checkpoints", self.device)
-        return int(index)

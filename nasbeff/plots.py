@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .predict import BetaEffPredictor  # noqa: E402
+from .predictors import fit_beta_curve  # noqa: E402
 
 
 def learning_curves(curves: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
@@ -34,10 +34,10 @@ def learning_curves(curves: Sequence[dict], path: str | os.PathLike, title: str 
         ax = axes[1, j]
         ax.scatter(beta, acc, c=ep, cmap="viridis", zorder=3)
         try:
-            p = BetaEffPredictor().fit(beta, acc)
-            mean, std = p.predict_final()
+            fit = fit_beta_curve(beta, acc)
+            mean, std = fit.prediction, fit.std
             xs = np.linspace(min(0.0, beta.min()), max(0.0, beta.max()), 50)
-            ax.plot(xs, p.predict(xs), "k-", lw=1, label=f"fit (t0={p.t0_})")
+            ax.plot(xs, fit.intercept + fit.slope * xs, "k-", lw=1, label=f"fit (t0={fit.t0})")
             ax.errorbar([0], [mean], yerr=[std], fmt="*", color="tab:green", ms=12, label=f"pred {mean:.1f}")
         except ValueError:
             pass
@@ -58,16 +58,24 @@ def learning_curves(curves: Sequence[dict], path: str | os.PathLike, title: str 
 def predicted_vs_true(pred, true, path: str | os.PathLike, label: str = "prediction", truth_label: str = "true",
                       highlight=None, title: str = "") -> None:
     """Fig. 3a style scatter of predicted vs true accuracy, with its Spearman rho in the title;
-    ``highlight`` marks a boolean subset (e.g. cut-off archs) in another colour."""
+    ``highlight`` marks a boolean subset (e.g. cut-off archs) in another colour. Predictions outside
+    [0, 100] % (impossible accuracies from an extrapolation) are drawn as triangles on the
+    plot's edge at 0 / 100 and counted in the legend, so they are never mistaken for real values."""
     from scipy import stats
 
     pred, true = np.asarray(pred, dtype=float), np.asarray(true, dtype=float)
     ok = np.isfinite(pred) & np.isfinite(true)
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     hl = np.zeros_like(ok) if highlight is None else np.asarray(highlight, dtype=bool)
-    ax.scatter(true[ok & ~hl], pred[ok & ~hl], s=18, alpha=0.8, label="archs")
-    if hl.any():
-        ax.scatter(true[ok & hl], pred[ok & hl], s=22, marker="x", color="tab:red", label="cut-off archs")
+    out = ok & ((pred < 0) | (pred > 100))
+    inside = ok & ~out
+    ax.scatter(true[inside & ~hl], pred[inside & ~hl], s=18, alpha=0.8, label="archs")
+    if (inside & hl).any():
+        ax.scatter(true[inside & hl], pred[inside & hl], s=22, marker="x", color="tab:red", label="cut-off archs")
+    for side, sel, marker in ((100.0, out & (pred > 100), "^"), (0.0, out & (pred < 0), "v")):
+        if sel.any():
+            ax.scatter(true[sel], np.full(int(sel.sum()), side), s=40, marker=marker, color="tab:orange",
+                       label=f"{int(sel.sum())} predicted {'> 100' if side else '< 0'} % (drawn at {side:.0f})")
     rho = stats.spearmanr(pred[ok], true[ok]).statistic
     ax.set_xlabel(truth_label)
     ax.set_ylabel(label)

@@ -21,17 +21,17 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
 
 from .data import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
-from .predict import BetaEffPredictor, best_seen_value, last_seen_value
+from .predictors import best_seen_value, fit_beta_curve, last_seen_value
 from .probe import NCP
 from .spaces import build_nb201_model, index_to_str, is_cut_off
 from .store import ResultStore, RunKey, config_hash
-from .train import EarlyTrainer, TrainConfig, accuracy, beta_subset
+from .train import MODES, PLACEMENTS, EarlyTrainer, EpochRecord, TrainConfig, beta_subset
 
 SCORER = "beff-train"
 
@@ -48,15 +48,30 @@ class StudyConfig:
     lr: float = 0.1
     weight_decay: float = 5e-4
     beta_samples: int = 512
-    placement: str = "head"
-    mode: str = "local"
+    placement: Literal["head", "side"] = "head"
+    mode: Literal["local", "hessian"] = "local"
     probe_hidden: tuple[int, ...] = (256, 128)
-    probe_bn_position: str = "after"
+    probe_bn_position: Literal["before", "after"] = "after"
     seed: int = 0
     data_seed: int = 0
     dataset: str = "cifar10-valid"
     protocol: int = 1
     extra_beta_samples: tuple[int, ...] = ()  # also record beta_eff on these sample sizes (knob study)
+
+    def __post_init__(self) -> None:
+        """Every value checked here, before any data is loaded (one clear line each)."""
+        self.train_config()  # epochs, schedule_epochs, lr, batch_size, mode, placement
+        if self.placement not in PLACEMENTS or self.mode not in MODES:
+            raise ValueError(f"placement/mode must be one of {PLACEMENTS}/{MODES}")
+        if self.probe_bn_position not in ("before", "after"):
+            raise ValueError(f"probe_bn_position must be before or after, got {self.probe_bn_position!r}")
+        if self.train_size < 1 or self.valid_size < 1:
+            raise ValueError(f"train_size and valid_size must be >= 1, got {self.train_size}, {self.valid_size}")
+        check_subset_size(self.dataset, "train", self.train_size, "train_size")
+        check_subset_size(self.dataset, "x-valid", self.valid_size, "valid_size")
+        for n in (self.beta_samples, *self.extra_beta_samples):
+            if not 1 <= n <= self.train_size:
+                raise ValueError(f"beta_eff sample size {n} must lie in 1..train_size ({self.train_size})")
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, schedule_epochs=self.schedule_epochs, lr=self.lr,
@@ -96,6 +111,15 @@ def load_study_data(root: str | os.PathLike, cfg: StudyConfig, cache_dir: str | 
     return StudyData(train, valid, tuple(mean), tuple(std))
 
 
+_SPLIT_SIZES = {("cifar10-valid", "train"): 25_000, ("cifar10-valid", "x-valid"): 25_000}  # merge: datasets.split_size
+
+
+def check_subset_size(dataset: str, split: str, size: int, what: str) -> None:
+    n = _SPLIT_SIZES.get((dataset, split))
+    if n is not None and size > n:
+        raise ValueError(f"{what} {size} is more than the {n:,} images of {dataset} {split}")
+
+
 def run_key(index: int, cfg: StudyConfig) -> RunKey:
     return RunKey(space="nb201", arch=str(int(index)), dataset=cfg.dataset, scorer=SCORER, config_hash=cfg.hash,
                   seed=cfg.seed)
@@ -107,16 +131,22 @@ def _channels_last(batches):
         yield x.contiguous(memory_format=torch.channels_last), y
 
 
-def _atomic_save(obj, path: Path) -> None:
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """Atomic checkpoint write (tmp + os.replace)."""
     tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
+    torch.save(payload, tmp)
     os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, map_location=None) -> dict:
+    """Our own checkpoint (written by :func:`save_checkpoint` under the store's folder)."""
+    return torch.load(path, map_location=map_location, weights_only=False)
 
 
 def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore, ckpt_dir: Path,
                device: str = "cpu", on_epoch: Callable[[int, dict], None] | None = None) -> list[dict]:
-    """Train one NB201 arch (resuming from its checkpoint), committing each epoch; returns the
-    per-epoch metrics of all epochs."""
+    """Train one NB201 arch (resuming from its checkpoint) with :meth:`EarlyTrainer.run`,
+    checkpointing then committing each epoch; returns the per-epoch metrics of all epochs."""
     key = run_key(index, cfg)
     store.save_config(cfg.to_dict())
     if store.is_done(key):
@@ -135,40 +165,34 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
         sub = beta_subset(len(data.train), n, cfg.seed).numpy()
         return next(iter(eval_batches(data.train.subset(sub), len(sub), device=dev, mean=data.mean, std=data.std)))
 
-    xb, yb = beta_batch(cfg.beta_samples)
-    extra = {n: beta_batch(n) for n in cfg.extra_beta_samples}
     ckpt = ckpt_dir / f"nb201-{index}-{cfg.hash}-s{cfg.seed}.pt"
     done = set(store.epochs_done(key))
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        state = load_checkpoint(ckpt, map_location=dev)
         trainer.load_state_dict(state["trainer"])
         if state["epoch"] not in done:  # checkpointed, killed before the commit
             store.record_epoch(key, state["epoch"], state["metrics"])
-    for epoch in range(trainer.epochs_done + 1, cfg.epochs + 1):
-        loss, secs = trainer.epoch(_channels_last(tb.epoch(epoch - 1)))
-        t1 = time.perf_counter()
-        acc = accuracy(trainer.model, _channels_last(vb.epoch(0)))
-        secs_eval = time.perf_counter() - t1
-        beff, secs_beta = trainer.beta(xb, yb)
-        metrics = {"train_loss": loss, "valid_acc": acc, "beta_eff": beff, "seconds_train": secs,
-                   "seconds_eval": secs_eval, "seconds_beta": secs_beta}
-        for n_extra, (xe, ye) in extra.items():
-            metrics[f"beta_eff_{n_extra}"] = trainer.beta(xe, ye)[0]
-        if not math.isfinite(beff):
-            raise FloatingPointError(f"arch {index}: non-finite beta_eff at epoch {epoch}")
+
+    def commit(rec: EpochRecord) -> None:
+        if rec.beta_eff is None or not math.isfinite(rec.beta_eff):
+            raise FloatingPointError(f"arch {index}: non-finite beta_eff at epoch {rec.epoch}")
+        metrics = rec.metrics()
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_save({"epoch": epoch, "metrics": metrics, "trainer": trainer.state_dict()}, ckpt)
-        store.record_epoch(key, epoch, metrics)
+        save_checkpoint(ckpt, {"epoch": rec.epoch, "metrics": metrics, "trainer": trainer.state_dict()})
+        store.record_epoch(key, rec.epoch, metrics)
         if on_epoch is not None:
-            on_epoch(epoch, metrics)
+            on_epoch(rec.epoch, metrics)
+
+    trainer.run(cfg.epochs, lambda e: _channels_last(tb.epoch(e)), lambda: _channels_last(vb.epoch(0)),
+                beta_batch(cfg.beta_samples), {n: beta_batch(n) for n in cfg.extra_beta_samples}, on_epoch=commit)
     store.mark_done(key)
     ckpt.unlink(missing_ok=True)
     return [r.metrics for r in store.rows(**key.as_filter())]
 
 
 def summarize(store: ResultStore, indices: Iterable[int], cfg: StudyConfig, epochs: int | None = None) -> list[dict]:
-    """One row per finished arch: ``index, arch_str, epochs_observed, beff_pred, beff_std, t0, lsv,
-    bsv, gpu_seconds`` (device seconds of training + evaluation + beta_eff; on a CPU run these are
+    """One row per finished arch: ``index, arch_str, epochs_observed, beff_pred, beff_std, t0,
+    beff_fallback, beff_out_of_range, lsv, bsv, gpu_seconds`` (device seconds of training + evaluation + beta_eff; on a CPU run these are
     CPU seconds), ``beta_seconds``, ``beta_overhead`` (beta_eff time / training time), ``cut_off``."""
     rows = []
     k = epochs or cfg.epochs
@@ -178,43 +202,27 @@ def summarize(store: ResultStore, indices: Iterable[int], cfg: StudyConfig, epoc
         recs = [r for r in recs if 1 <= r.epoch <= k]
         if len(recs) < k:
             continue
-        m = [r.metrics for r in recs]
-        acc = [x["valid_acc"] for x in m]
-        beta = [x["beta_eff"] for x in m]
-        try:
-            pred = BetaEffPredictor().fit(beta, acc)
-            mean, std = pred.predict_final()
-            t0 = pred.t0_
-        except ValueError:  # constant beta_eff (e.g. a cut-off arch): fall back to the last seen value
-            mean, std, t0 = last_seen_value(acc), float("nan"), -1
-        train_s = sum(x["seconds_train"] for x in m)
-        beta_s = sum(x["seconds_beta"] for x in m)
-        rows.append({"index": int(index), "arch_str": index_to_str(index), "epochs_observed": k,
-                     "beff_pred": mean, "beff_std": std, "t0": t0, "lsv": last_seen_value(acc),
-                     "bsv": best_seen_value(acc), "gpu_seconds": train_s + beta_s + sum(x["seconds_eval"] for x in m),
-                     "beta_seconds": beta_s, "beta_overhead": beta_s / train_s if train_s else float("nan"),
-                     "final_beta_eff": beta[-1], "cut_off": bool(is_cut_off(index_to_str(index)))})
+        rows.append(summarize_curve(index, [r.metrics for r in recs]))
     return rows
 
 
-def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
-    import csv
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["index"])
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    os.replace(tmp, path)
-
-
-def sample_archs(pool: Sequence[int], n: int | None, seed: int) -> list[int]:
-    """A seeded sample of ``n`` archs from ``pool`` (all of it when n is None), sorted."""
-    pool = list(pool)
-    if n is None or n >= len(pool):
-        return sorted(pool)
-    rng = np.random.default_rng(seed)
-    return sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
+def summarize_curve(index: int, metrics: Sequence[dict]) -> dict:
+    """One arch's row from its per-epoch metrics (see :func:`summarize`). When the beta_eff
+    predictor cannot fit the curve (fewer than 3 epochs, beta_eff constant), ``beff_pred`` is NaN
+    and ``beff_fallback`` says why; ``beff_out_of_range`` flags a prediction outside [0, 100] %."""
+    acc = [x["valid_acc"] for x in metrics]
+    beta = [x["beta_eff"] for x in metrics]
+    try:
+        fit = fit_beta_curve(beta, acc)
+        mean, std, t0, why = fit.prediction, fit.std, fit.t0, ""
+    except ValueError as exc:
+        mean, std, t0, why = float("nan"), float("nan"), -1, str(exc)
+    train_s = sum(x["seconds_train"] for x in metrics)
+    beta_s = sum(x["seconds_beta"] for x in metrics)
+    return {"index": int(index), "arch_str": index_to_str(index), "epochs_observed": len(metrics),
+            "beff_pred": mean, "beff_std": std, "t0": t0, "beff_fallback": why,
+            "beff_out_of_range": bool(math.isfinite(mean) and not 0.0 <= mean <= 100.0),
+            "lsv": last_seen_value(acc), "bsv": best_seen_value(acc),
+            "gpu_seconds": train_s + beta_s + sum(x["seconds_eval"] for x in metrics),
+            "beta_seconds": beta_s, "beta_overhead": beta_s / train_s if train_s else float("nan"),
+            "final_beta_eff": beta[-1], "cut_off": bool(is_cut_off(index_to_str(index)))}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Iterator, Literal
 
 import torch
@@ -24,10 +24,15 @@ from .probe import NCP, ProbedNet
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
+MODES = ("local", "hessian")
+PLACEMENTS = ("head", "side")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Early-training hyper-parameters. ``schedule_epochs`` is the cosine schedule's length
-    (default: ``epochs``; NB201 uses 200, so the first epochs match the benchmark's)."""
+    """Early-training hyper-parameters, validated on construction. ``schedule_epochs`` is the
+    cosine schedule's length (default: ``epochs``; NB201 uses 200, so the first epochs match the
+    benchmark's). ``mode`` is the beta_eff mode (:func:`nasbeff.capacitance`)."""
 
     epochs: int = 5
     schedule_epochs: int | None = None
@@ -37,9 +42,23 @@ class TrainConfig:
     batch_size: int = 128
     beta_samples: int = 512
     seed: int = 0
-    mode: str = "local"
+    mode: Literal["local", "hessian"] = "local"
     placement: Literal["head", "side"] = "head"
     amp: bool = False  # bfloat16 autocast on CUDA
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.schedule_epochs is not None and self.schedule_epochs < self.epochs:
+            raise ValueError(f"schedule_epochs ({self.schedule_epochs}) must be >= epochs ({self.epochs})")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.batch_size < 1 or self.beta_samples < 1:
+            raise ValueError(f"batch_size and beta_samples must be >= 1, got {self.batch_size}, {self.beta_samples}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,15 +66,25 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EpochRecord:
+    """What one epoch of :meth:`EarlyTrainer.run` measured. ``beta_eff`` is None without a probe
+    or without beta_eff data; ``valid_acc`` is None without validation data; ``extra`` holds
+    beta_eff on further sample sizes (``beta_eff_<n>``)."""
+
     epoch: int
     train_loss: float
-    valid_acc: float
-    beta_eff: float
+    valid_acc: float | None
+    beta_eff: float | None
     seconds_train: float
-    seconds_beta: float
+    seconds_eval: float = 0.0
+    seconds_beta: float = 0.0
+    extra: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def metrics(self) -> dict:
+        """The flat metrics dict stored per epoch (``epoch`` excluded, absent values dropped)."""
+        out = {"train_loss": self.train_loss, "valid_acc": self.valid_acc, "beta_eff": self.beta_eff,
+               "seconds_train": self.seconds_train, "seconds_eval": self.seconds_eval,
+               "seconds_beta": self.seconds_beta, **self.extra}
+        return {k: v for k, v in out.items() if v is not None}
 
 
 @torch.no_grad()
@@ -64,8 +93,7 @@ def accuracy(model: nn.Module, x: torch.Tensor | Batches, y: torch.Tensor | None
     (x, y) or an iterable of (x, y) batches as ``x``."""
     was = model.training
     model.eval()
-    batches = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)) \
-        if isinstance(x, torch.Tensor) else x
+    batches = tensor_chunks(x, y, batch_size) if isinstance(x, torch.Tensor) else x
     correct = total = 0
     try:
         for xb, yb in batches:
@@ -76,6 +104,11 @@ def accuracy(model: nn.Module, x: torch.Tensor | Batches, y: torch.Tensor | None
     return 100.0 * correct / max(1, total)
 
 
+def tensor_chunks(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> Iterator:
+    """(x, y) in consecutive chunks of ``batch_size`` (evaluation order)."""
+    return ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, x.shape[0], batch_size))
+
+
 def beta_subset(n: int, size: int, seed: int) -> torch.Tensor:
     """Fixed, seeded indices of the training samples on which beta_eff is measured."""
     gen = torch.Generator().manual_seed(10_007 + seed)
@@ -83,13 +116,19 @@ def beta_subset(n: int, size: int, seed: int) -> torch.Tensor:
 
 
 class EarlyTrainer:
-    """Trains ``model`` (all its trainable parameters; a frozen probe has none) for one epoch per
-    :meth:`epoch` call and measures beta_eff of ``probe`` on ``features(x)``; checkpointable."""
+    """The one training loop of nasbeff: SGD (Nesterov momentum) with a cosine schedule over
+    ``config.schedule_epochs`` on ``model``'s trainable parameters (a frozen probe has none).
 
-    def __init__(self, model: nn.Module, probe: NCP, features: Callable[[torch.Tensor], torch.Tensor],
-                 config: TrainConfig, steps_per_epoch: int) -> None:
-        if config.epochs < 1:
-            raise ValueError("epochs must be >= 1")
+    With a ``probe`` (and its ``features``), :meth:`beta` measures beta_eff of the probe on the
+    backbone's eval-mode features; without one the loop trains a plain network (ground-truth runs).
+    :meth:`run` trains epoch after epoch, evaluating and measuring beta_eff after each, and calls
+    ``on_epoch(record)`` as each finishes (where callers checkpoint and commit). Checkpointable with
+    :meth:`state_dict` / :meth:`load_state_dict`; :attr:`epochs_done` says where to resume."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int, probe: NCP | None = None,
+                 features: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        if (probe is None) != (features is None):
+            raise ValueError("pass both probe and features (or neither, for plain training)")
         self.model, self.probe, self.features, self.config = model, probe, features, config
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
@@ -109,10 +148,30 @@ class EarlyTrainer:
         ``"side"``: ``net`` trains with its own head and the probe reads ``net.forward_features``."""
         if config.placement == "head":
             model = ProbedNet(net, probe, head=head)
-            return cls(model, probe, model.features, config, steps_per_epoch)
-        if config.placement == "side":
-            return cls(net, probe, lambda x: net.forward_features(x).flatten(1), config, steps_per_epoch)
-        raise ValueError(f"placement must be 'head' or 'side', got {config.placement!r}")
+            return cls(model, config, steps_per_epoch, probe, model.features)
+        return cls(net, config, steps_per_epoch, probe, lambda x: net.forward_features(x).flatten(1))
+
+    def run(self, epochs: int, train_batches: Callable[[int], Batches], valid_batches: Callable[[], Batches] | None = None,
+            beta_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+            extra_beta: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+            on_epoch: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
+        """Train epochs ``epochs_done + 1 .. epochs``: ``train_batches(epoch_index)`` gives each
+        epoch's batches (``epoch_index`` counts from 0), then validation accuracy on
+        ``valid_batches()`` and beta_eff on ``beta_data`` (and on each ``extra_beta[n]``, recorded
+        as ``beta_eff_<n>``). Returns the records of the epochs trained by this call."""
+        records = []
+        for epoch in range(self.epochs_done + 1, epochs + 1):
+            loss, secs = self.epoch(train_batches(epoch - 1))
+            t1 = time.perf_counter()
+            acc = accuracy(self.model, valid_batches()) if valid_batches is not None else None
+            secs_eval = time.perf_counter() - t1
+            beff, secs_beta = self.beta(*beta_data) if beta_data is not None else (None, 0.0)
+            extra = {f"beta_eff_{n}": self.beta(xe, ye)[0] for n, (xe, ye) in (extra_beta or {}).items()}
+            rec = EpochRecord(epoch, loss, acc, beff, secs, secs_eval, secs_beta, extra)
+            records.append(rec)
+            if on_epoch is not None:
+                on_epoch(rec)
+        return records
 
     def _autocast(self, device: torch.device):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.config.amp and device.type == "cuda")
@@ -141,6 +200,8 @@ class EarlyTrainer:
 
     def beta(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[float, float]:
         """(beta_eff of the probe on the backbone's eval-mode features of (x, y), seconds)."""
+        if self.probe is None:
+            raise ValueError("this trainer has no probe: beta_eff needs one")
         t0 = time.perf_counter()
         was = self.model.training
         self.model.eval()
@@ -164,8 +225,9 @@ class EarlyTrainer:
         torch.set_rng_state(state["torch_rng"])
 
 
-def _tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, gen: torch.Generator,
-                    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None) -> Iterator:
+def tensor_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, gen: torch.Generator,
+                   augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None) -> Iterator:
+    """One epoch of shuffled mini-batches of in-memory tensors (the order drawn from ``gen``)."""
     perm = torch.randperm(x.shape[0], generator=gen).to(x.device)
     for i in range(0, x.shape[0], batch_size):
         idx = perm[i:i + batch_size]
@@ -178,21 +240,22 @@ def train_with_probe(model: ProbedNet, x_train: torch.Tensor, y_train: torch.Ten
                      augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
                      on_epoch: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
     """Train ``model.backbone`` under its frozen probe on in-memory tensors for ``config.epochs``
-    epochs; one :class:`EpochRecord` per epoch (``on_epoch`` is called as each finishes)."""
+    epochs (:meth:`EarlyTrainer.run`); one :class:`EpochRecord` per epoch."""
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     steps = math.ceil(x_train.shape[0] / config.batch_size)
-    trainer = EarlyTrainer(model, model.probe, model.features, config, steps)
+    trainer = EarlyTrainer(model, config, steps, model.probe, model.features)
     sub = beta_subset(x_train.shape[0], config.beta_samples, config.seed).to(x_train.device)
-    records = []
-    for epoch in range(1, config.epochs + 1):
-        loss, secs = trainer.epoch(_tensor_batches(x_train, y_train, config.batch_size, gen, augment))
-        t1 = time.perf_counter()
-        acc = accuracy(model, x_valid, y_valid)
-        secs += time.perf_counter() - t1
-        beff, secs_beta = trainer.beta(x_train[sub], y_train[sub])
-        rec = EpochRecord(epoch, loss, acc, beff, secs, secs_beta)
-        records.append(rec)
-        if on_epoch is not None:
-            on_epoch(rec)
-    return records
+    return trainer.run(config.epochs, lambda _: tensor_batches(x_train, y_train, config.batch_size, gen, augment),
+                       lambda: tensor_chunks(x_valid, y_valid, 1024), (x_train[sub], y_train[sub]), on_epoch=on_epoch)
+
+
+def train_plain(net: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_valid: torch.Tensor,
+                y_valid: torch.Tensor, config: TrainConfig) -> float:
+    """Train ``net`` with its own head for ``config.epochs`` epochs (:meth:`EarlyTrainer.run`, the
+    batch order seeded by ``config.seed``) and return its final validation accuracy (%): one
+    ground-truth run."""
+    gen = torch.Generator().manual_seed(config.seed)
+    trainer = EarlyTrainer(net, config, math.ceil(x_train.shape[0] / config.batch_size))
+    trainer.run(config.epochs, lambda _: tensor_batches(x_train, y_train, config.batch_size, gen))
+    return accuracy(net, x_valid, y_valid)

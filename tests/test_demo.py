@@ -7,7 +7,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from nasbeff.cli import app
-from nasbeff.demo import RankDemoConfig
+import pytest
+
+from nasbeff.runs.demo import RankDemoConfig
 
 runner = CliRunner()
 
@@ -32,7 +34,9 @@ def test_mlp_demo_is_still_available():
 
 def test_demo_rejects_bad_settings_in_one_line():
     for args in (["demo", "--quick", "--archs", "2"], ["demo", "--quick", "--epochs", "2"],
-                 ["demo", "--epochs", "6", "--final-epochs", "5"], ["demo", "--mlp", "--quick"]):
+                 ["demo", "--epochs", "6", "--final-epochs", "5"], ["demo", "--mlp", "--quick"],
+                 ["demo", "--quick", "--beta-samples", "601"], ["demo", "--quick", "--device", "cuda:7"],
+                 ["demo", "--mlp", "--epochs", "0"]):
         res = runner.invoke(app, args)
         assert res.exit_code == 2, (args, res.output)
         assert "error:" in res.output and "Traceback" not in res.output
@@ -42,3 +46,10 @@ def test_quick_config_is_the_reduced_default():
     q, full = RankDemoConfig.quick(), RankDemoConfig()
     assert q.archs == 6 and q.archs < full.archs and q.final_epochs < full.final_epochs
     assert full.archs == 24 and full.truth_seeds == 2
+
+
+def test_config_fails_before_any_data_is_loaded():
+    with pytest.raises(ValueError, match="beta-samples must lie in 1..600"):
+        RankDemoConfig.quick(beta_samples=601)
+    with pytest.raises(KeyError, match="unknown proxy"):
+        RankDemoConfig.quick(proxies=("nosuchproxy",))

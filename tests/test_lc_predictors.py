@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from nasbeff.lc_predictors import (
+from sklearn.exceptions import NotFittedError
+
+from nasbeff.predictors import (
     LCE_FAMILIES,
     AffineEnsemble,
     BestSeenValue,
@@ -38,8 +40,8 @@ def test_last_and_best_seen_row_by_row():
     c = np.array([[10.0, 30.0, 20.0], [5.0, 6.0, 7.0]])
     np.testing.assert_array_equal(last_seen(c), [20.0, 7.0])
     np.testing.assert_array_equal(best_seen(c), [30.0, 7.0])
-    np.testing.assert_array_equal(LastSeenValue().fit(c).predict_final(c), [20.0, 7.0])
-    np.testing.assert_array_equal(BestSeenValue().predict(c), [30.0, 7.0])
+    np.testing.assert_array_equal(LastSeenValue().fit(c).predict(c), [20.0, 7.0])
+    np.testing.assert_array_equal(BestSeenValue().fit(c).predict(c), [30.0, 7.0])
     assert not LastSeenValue.learns_from_archs and CurveSVR.learns_from_archs and AffineEnsemble.learns_from_archs
 
 
@@ -79,16 +81,18 @@ def test_lce_recovers_a_pow3_law(c, a, alpha, k):
 
 def test_lce_class_predicts_each_row_and_keeps_fits():
     curves = np.stack([_pow3(0.9, 0.6, 0.8), _pow3(0.7, 0.4, 1.0)])
-    m = CurveExtrapolation()
+    m = CurveExtrapolation().fit(curves)
     p = m.predict(curves[:, :15])
     np.testing.assert_allclose(p, curves[:, -1], atol=0.5)
-    assert len(m.fits_) == 2
+    fits = m.extrapolations(curves[:, :15])
+    assert len(fits) == 2 and [f.prediction for f in fits] == list(p)
+    assert not hasattr(m, "fits_")  # predict sets no attribute
 
 
 def test_lce_is_robust_to_hostile_curves_and_failing_families():
     hostile = np.array([[50.0] * 6, [90.0, 70.0, 50.0, 30.0, 10.0, 0.0], [0.0] * 6, [100.0] * 6,
                         [10.0, 90.0, 10.0, 90.0, 10.0, 90.0]])
-    p = CurveExtrapolation().predict(hostile)
+    p = CurveExtrapolation().fit(hostile).predict(hostile)
     assert p.shape == (5,) and np.all((p >= 0) & (p <= 100))
 
     def boom(x, a, b):
@@ -124,11 +128,11 @@ def test_lce_bad_input():
     with pytest.raises(ValueError, match="final_epoch"):
         extrapolate_curve(np.arange(10.0), final_epoch=5)
     with pytest.raises(ValueError, match="weighting"):
-        CurveExtrapolation(weighting="magic").predict(np.ones((1, 5)))
+        CurveExtrapolation(weighting="magic").fit(np.ones((1, 5))).predict(np.ones((1, 5)))
     with pytest.raises(ValueError, match="empty"):
-        CurveExtrapolation(families=()).predict(np.ones((1, 5)))
+        CurveExtrapolation(families=()).fit(np.ones((1, 5))).predict(np.ones((1, 5)))
     for w in ("inverse_variance", "equal"):
-        assert CurveExtrapolation(weighting=w).predict(_pow3(0.9, 0.6, 0.8)[None, :20])[0] == pytest.approx(
+        assert CurveExtrapolation(weighting=w).fit(_pow3(0.9, 0.6, 0.8)[None, :20]).predict(_pow3(0.9, 0.6, 0.8)[None, :20])[0] == pytest.approx(
             _pow3(0.9, 0.6, 0.8)[-1], abs=3.0)
 
 
@@ -185,13 +189,14 @@ def test_svr_generalises_a_linear_relation_to_unseen_archs():
     assert np.mean(np.abs(pred - final)) < np.mean(np.abs(no_arch - final))
 
 
-def test_svr_caches_one_model_per_observed_length():
+def test_svr_fits_one_model_per_observed_length_in_fit_only():
     curves, final, feats = _synthetic(60)
     m = CurveSVR().fit(curves, final, feats)
+    assert sorted(m.models_) == list(range(2, curves.shape[1] + 1))
+    before = {k: id(v) for k, v in m.models_.items()}
     m.predict(curves[:5, :4], feats[:5])
     m.predict(curves[:5, :7], feats[:5])
-    m.predict(curves[5:9, :4], feats[5:9])
-    assert sorted(m.models_) == [4, 7]
+    assert {k: id(v) for k, v in m.models_.items()} == before  # predict changes no fitted state
 
 
 class _Spy(CurvePredictor):
@@ -200,11 +205,11 @@ class _Spy(CurvePredictor):
     learns_from_archs = True
     log: list = []
 
-    def fit(self, curves, final=None, arch_features=None):
+    def fit(self, curves, final=None, arch_features=None, beta=None):
         self.train_ids_ = set(np.asarray(arch_features)[:, 0].astype(int).tolist())
         return self
 
-    def predict(self, curves, arch_features=None):
+    def _predict(self, curves, arch_features=None, beta=None):
         ids = np.asarray(arch_features)[:, 0].astype(int)
         _Spy.log.append((self.train_ids_, ids.tolist(), np.shape(curves)))
         return ids.astype(float)
@@ -284,10 +289,9 @@ def test_learned_predictors_check_shapes_against_fit():
         svr.predict(curves[:2, :5], feats[:3])
     with pytest.raises(ValueError, match="arch_features"):
         CurveSVR().fit(curves, final, feats[:5])
-    with pytest.raises(RuntimeError, match="fit"):
-        CurveSVR().predict(curves)
-    with pytest.raises(RuntimeError, match="fit"):
-        AffineEnsemble().predict(curves)
+    for make in (CurveSVR, AffineEnsemble, LastSeenValue, CurveExtrapolation):
+        with pytest.raises(NotFittedError):
+            make().predict(curves)
     with pytest.raises(ValueError, match="reference curves have only"):
         AffineEnsemble().fit(curves).predict(np.ones((1, 13)))
     with pytest.raises(ValueError, match="n_best"):
@@ -323,5 +327,5 @@ def test_last_seen_value_on_nb201_curves_matches_the_data_readme(shared_data):
     lc = LearningCurves(shared_data / "nb201" / "nb201_c10valid_curves_first200archs.csv")
     v = lc.valid()
     test = NB201Table(shared_data / "nb201" / "nb201_ground_truth.csv").column("c10_test", lc.indices)
-    assert spearmanr(LastSeenValue().predict(v[:, :5]), test)[0] == pytest.approx(0.63, abs=0.01)
-    assert spearmanr(LastSeenValue().predict(v[:, :10]), test)[0] == pytest.approx(0.71, abs=0.01)
+    assert spearmanr(LastSeenValue().fit(v).predict(v[:, :5]), test)[0] == pytest.approx(0.63, abs=0.01)
+    assert spearmanr(LastSeenValue().fit(v).predict(v[:, :10]), test)[0] == pytest.approx(0.71, abs=0.01)

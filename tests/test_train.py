@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from nasbeff.data import load_digits, to_tensor
-from nasbeff.demo import digits_mlp
+from nasbeff.runs.demo import digits_mlp
 from nasbeff.probe import attach_probe
-from nasbeff.train import TrainConfig, beta_subset, train_with_probe
+from nasbeff.train import EarlyTrainer, TrainConfig, beta_subset, tensor_batches, train_plain, train_with_probe
 
 
 def _run(seed=0):
@@ -44,3 +44,48 @@ def test_nan_loss_is_a_clear_error():
     model = attach_probe(digits_mlp(0), num_classes=10, in_features=64, head="head")
     with pytest.raises(FloatingPointError, match="non-finite training loss"):
         train_with_probe(model, xt * float("nan"), yt, xv, yv, TrainConfig(epochs=1))
+
+
+def test_train_config_rejects_bad_values_before_any_work():
+    for kw, msg in (({"epochs": 0}, "epochs must be >= 1"), ({"epochs": 5, "schedule_epochs": 3}, "schedule_epochs"),
+                    ({"mode": "exact"}, "mode must be one of local, hessian"), ({"placement": "top"}, "placement"),
+                    ({"lr": 0.0}, "lr must be > 0"), ({"beta_samples": 0}, "beta_samples")):
+        with pytest.raises(ValueError, match=msg):
+            TrainConfig(**kw)
+
+
+def test_plain_training_is_the_same_loop_without_a_probe():
+    """train_plain (ground-truth runs) is EarlyTrainer.run without a probe: same numbers as a
+    hand-written SGD loop with the same seeded batch order and cosine schedule."""
+    import math
+
+    tr, va = load_digits(seed=0)
+    xt, yt = to_tensor(tr)
+    xv, yv = to_tensor(va)
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=64, seed=3)
+    acc = train_plain(digits_mlp(1), xt, yt, xv, yv, cfg)
+    net = digits_mlp(1)
+    gen = torch.Generator().manual_seed(3)
+    steps = math.ceil(xt.shape[0] / 64)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / (2 * steps), 1.0))))
+    for _ in range(2):
+        for xb, yb in tensor_batches(xt, yt, 64, gen):
+            loss = torch.nn.functional.cross_entropy(net(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval()
+    with torch.no_grad():
+        ref = 100.0 * int((net(xv).argmax(1) == yv).sum()) / yv.shape[0]
+    assert acc == pytest.approx(ref, abs=1e-9)
+
+
+def test_trainer_without_probe_has_no_beta():
+    model = digits_mlp(0)
+    trainer = EarlyTrainer(model, TrainConfig(epochs=1), steps_per_epoch=1)
+    with pytest.raises(ValueError, match="no probe"):
+        trainer.beta(torch.zeros(4, 64), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="both probe and features"):
+        EarlyTrainer(model, TrainConfig(epochs=1), 1, probe=torch.nn.Linear(2, 2))

@@ -1,22 +1,9 @@
-"""Learning-curve predictors: observe epochs 1..k of each architecture's validation-accuracy curve
-(percent), predict its final accuracy.
+"""Learning-curve predictors behind :class:`~nasbeff.predictors.base.CurvePredictor`.
 
-Common protocol (scikit-learn style, every predictor is a :class:`CurvePredictor`)::
-
-    p.fit(curves, final=None, arch_features=None)     # curves: (n_ref, T) of fully trained archs
-    p.predict(curves_observed, arch_features=None)    # (n_archs, k) -> (n_archs,) predictions
-    p.predict_final(...)                              # alias of predict
-
-Column ``j`` of a curve array is epoch ``j + 1``. Predictors that do not learn from other archs
-(:class:`LastSeenValue`, :class:`BestSeenValue`, :class:`CurveExtrapolation`) need no ``fit``.
-Those that do (:class:`CurveSVR`, :class:`AffineEnsemble`) must be evaluated with
-:func:`cross_val_predict_by_arch`, which never fits on an arch it predicts.
-
-* LSV / BSV: the last / best observed value (:mod:`nasbeff.predict`, row by row).
 * :class:`CurveSVR` (Baker et al. 2017): epsilon-SVR (RBF) on standardised features
   ``[y_1..y_k, mean(dy), dy_k, mean(d2y), d2y_k, arch features]`` (``d``: differences along the
-  epochs) with a standardised target; one model per observed length k, fitted on the first k
-  epochs of the reference curves on first use.
+  epochs) with a standardised target; one model per observed length k, fitted in ``fit`` for every
+  k the reference curves allow.
 * :class:`CurveExtrapolation` (Domhan et al. 2015, point-estimate form): each parametric family
   ``f_m`` of :data:`LCE_FAMILIES` is fitted by bounded least squares (``scipy.optimize.curve_fit``)
   and the extrapolations are averaged with weights from the fit quality instead of Domhan's MCMC
@@ -34,140 +21,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import expit
-from sklearn.base import BaseEstimator, clone
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
+from sklearn.utils.validation import check_is_fitted
 
-from .predict import best_seen_value, last_seen_value
-from .spaces.nb201 import NB201_EDGES, NB201_OPS, to_arch
-
-__all__ = [
-    "CurvePredictor",
-    "LastSeenValue",
-    "BestSeenValue",
-    "CurveSVR",
-    "CurveExtrapolation",
-    "AffineEnsemble",
-    "CurveFamily",
-    "LCE_FAMILIES",
-    "LCEFit",
-    "WEIGHTINGS",
-    "extrapolate_curve",
-    "last_seen",
-    "best_seen",
-    "curve_features",
-    "nb201_arch_features",
-    "cross_val_predict_by_arch",
-    "check_curves",
-]
-
-MIN_OBSERVED = 2
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation
-# ---------------------------------------------------------------------------------------------
-def check_curves(curves, name: str = "curves", min_epochs: int = MIN_OBSERVED) -> np.ndarray:
-    """``curves`` as a finite float64 (n_archs, k) array with n_archs >= 1 and k >= min_epochs."""
-    arr = np.asarray(curves, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-d (n_archs, n_epochs), got shape {arr.shape}; "
-                         "for one curve pass curve[None, :]")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} has no architectures")
-    if arr.shape[1] < min_epochs:
-        raise ValueError(f"{name} needs at least {min_epochs} observed epochs, got {arr.shape[1]}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or inf (first at arch row {bad[0]}, epoch {bad[1] + 1})")
-    return arr
-
-
-def _check_vector(values, n: int, name: str) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must be 1-d with one value per arch ({n}), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return arr
-
-
-def _check_features(features, n: int, name: str = "arch_features") -> np.ndarray | None:
-    if features is None:
-        return None
-    arr = np.asarray(features, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[0] != n:
-        raise ValueError(f"{name} must be (n_archs={n}, n_features), got shape {np.shape(features)}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return arr
-
-
-# ---------------------------------------------------------------------------------------------
-# Protocol and the trivial baselines
-# ---------------------------------------------------------------------------------------------
-class CurvePredictor(BaseEstimator, ABC):
-    """Base class: ``fit(curves, final, arch_features)`` then ``predict(curves_observed, arch_features)``.
-
-    ``learns_from_archs`` tells whether ``fit`` uses other archs' data (then evaluate with
-    :func:`cross_val_predict_by_arch`); ``min_observed`` is the smallest k accepted by ``predict``.
-    """
-
-    learns_from_archs: ClassVar[bool] = False
-    min_observed: ClassVar[int] = MIN_OBSERVED
-
-    def fit(self, curves, final=None, arch_features=None) -> "CurvePredictor":
-        """Validate the reference data; predictors that do not learn keep nothing."""
-        c = check_curves(curves, "curves", self.min_observed)
-        if final is not None:
-            _check_vector(final, c.shape[0], "final")
-        _check_features(arch_features, c.shape[0])
-        return self
-
-    @abstractmethod
-    def predict(self, curves, arch_features=None) -> np.ndarray:
-        """(n_archs,) predicted final accuracies from (n_archs, k) observed curves."""
-
-    def predict_final(self, curves_observed, arch_features=None) -> np.ndarray:
-        """(n_archs,) predicted final accuracies from (n_archs, k) observed curves."""
-        return self.predict(curves_observed, arch_features)
-
-
-def last_seen(curves) -> np.ndarray:
-    """LSV per arch: ``y_k`` (row-wise :func:`nasbeff.predict.last_seen_value`)."""
-    c = check_curves(curves, min_epochs=1)
-    return np.array([last_seen_value(row) for row in c])
-
-
-def best_seen(curves) -> np.ndarray:
-    """BSV per arch: ``max_t y_t`` (row-wise :func:`nasbeff.predict.best_seen_value`)."""
-    c = check_curves(curves, min_epochs=1)
-    return np.array([best_seen_value(row) for row in c])
-
-
-class LastSeenValue(CurvePredictor):
-    """Predict ``y_k``, the last observed value."""
-
-    def predict(self, curves, arch_features=None) -> np.ndarray:
-        return last_seen(check_curves(curves, min_epochs=self.min_observed))
-
-
-class BestSeenValue(CurvePredictor):
-    """Predict ``max_{t<=k} y_t``, the best observed value."""
-
-    def predict(self, curves, arch_features=None) -> np.ndarray:
-        return best_seen(check_curves(curves, min_epochs=self.min_observed))
-
+from ..spaces.nb201 import NB201_EDGES, NB201_OPS, to_arch
+from .base import CurvePredictor, _check_features, _check_vector, check_curves
 
 # ---------------------------------------------------------------------------------------------
 # Features
@@ -202,9 +68,8 @@ def nb201_arch_features(archs: Sequence[Any]) -> np.ndarray:
 class CurveSVR(CurvePredictor):
     """epsilon-SVR on standardised :func:`curve_features` (+ arch features), standardised target.
 
-    ``fit`` stores the reference curves (n_ref, T), their final values and arch features; the model
-    for k observed epochs (k <= T) is trained on the first k epochs on first use and cached in
-    ``models_[k]``. ``C``, ``epsilon`` (in target-std units), ``gamma`` and ``kernel`` go to
+    ``fit`` trains one model per observed length k = 2..T on the first k epochs of the reference
+    curves (n_ref, T), kept in ``models_[k]``. ``C``, ``epsilon`` (in target-std units), ``gamma`` and ``kernel`` go to
     ``sklearn.svm.SVR``.
     """
 
@@ -217,45 +82,42 @@ class CurveSVR(CurvePredictor):
         self.gamma = gamma
         self.kernel = kernel
 
-    def fit(self, curves, final=None, arch_features=None) -> "CurveSVR":
+    def fit(self, curves, final=None, arch_features=None, beta=None) -> "CurveSVR":
         c = check_curves(curves, "curves", self.min_observed)
         if c.shape[0] < 2:
             raise ValueError("CurveSVR needs at least 2 reference archs")
-        self.curves_ = c
-        self.final_ = c[:, -1].copy() if final is None else _check_vector(final, c.shape[0], "final")
-        self.arch_features_ = _check_features(arch_features, c.shape[0])
+        y = c[:, -1].copy() if final is None else _check_vector(final, c.shape[0], "final")
+        feats = _check_features(arch_features, c.shape[0])
+        mu, sd = float(y.mean()), float(y.std())
+        sd = sd if sd > 0 else 1.0
+        self.n_epochs_ = c.shape[1]
+        self.has_arch_features_ = feats is not None
+        self.n_arch_features_ = 0 if feats is None else feats.shape[1]
         self.models_: dict[int, tuple[StandardScaler, SVR, float, float]] = {}
+        for k in range(self.min_observed, c.shape[1] + 1):
+            x = self._design(c[:, :k], feats)
+            scaler = StandardScaler().fit(x)
+            svr = SVR(C=self.C, epsilon=self.epsilon, gamma=self.gamma, kernel=self.kernel)
+            svr.fit(scaler.transform(x), (y - mu) / sd)
+            self.models_[k] = (scaler, svr, mu, sd)
         return self
 
-    def _design(self, curves: np.ndarray, feats: np.ndarray | None) -> np.ndarray:
+    @staticmethod
+    def _design(curves: np.ndarray, feats: np.ndarray | None) -> np.ndarray:
         x = curve_features(curves)
         return x if feats is None else np.column_stack([x, feats])
 
-    def _model(self, k: int) -> tuple[StandardScaler, SVR, float, float]:
-        if k not in self.models_:
-            x = self._design(self.curves_[:, :k], self.arch_features_)
-            scaler = StandardScaler().fit(x)
-            mu, sd = float(self.final_.mean()), float(self.final_.std())
-            sd = sd if sd > 0 else 1.0
-            svr = SVR(C=self.C, epsilon=self.epsilon, gamma=self.gamma, kernel=self.kernel)
-            svr.fit(scaler.transform(x), (self.final_ - mu) / sd)
-            self.models_[k] = (scaler, svr, mu, sd)
-        return self.models_[k]
-
-    def predict(self, curves, arch_features=None) -> np.ndarray:
-        if not hasattr(self, "curves_"):
-            raise RuntimeError("call fit(curves, final, arch_features) first")
-        c = check_curves(curves, "curves", self.min_observed)
-        k = c.shape[1]
-        if k > self.curves_.shape[1]:
-            raise ValueError(f"observed {k} epochs but the reference curves have only {self.curves_.shape[1]}")
-        feats = _check_features(arch_features, c.shape[0])
-        if (feats is None) != (self.arch_features_ is None):
+    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+        k = curves.shape[1]
+        if k > self.n_epochs_:
+            raise ValueError(f"observed {k} epochs but the reference curves have only {self.n_epochs_}")
+        feats = _check_features(arch_features, curves.shape[0])
+        if (feats is not None) != self.has_arch_features_:
             raise ValueError("pass arch_features to predict exactly when they were passed to fit")
-        if feats is not None and feats.shape[1] != self.arch_features_.shape[1]:
-            raise ValueError(f"arch_features has {feats.shape[1]} columns, fit had {self.arch_features_.shape[1]}")
-        scaler, svr, mu, sd = self._model(k)
-        return svr.predict(scaler.transform(self._design(c, feats))) * sd + mu
+        if feats is not None and feats.shape[1] != self.n_arch_features_:
+            raise ValueError(f"arch_features has {feats.shape[1]} columns, fit had {self.n_arch_features_}")
+        scaler, svr, mu, sd = self.models_[k]
+        return svr.predict(scaler.transform(self._design(curves, feats))) * sd + mu
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,8 +308,8 @@ def extrapolate_curve(curve, final_epoch: float = 200, families: Sequence[CurveF
 
 class CurveExtrapolation(CurvePredictor):
     """Domhan et al. 2015 learning-curve extrapolation (weighted point estimates, see
-    :func:`extrapolate_curve`) to ``final_epoch``. ``families=None`` uses :data:`LCE_FAMILIES`.
-    ``predict`` stores the per-arch fits in ``fits_``."""
+    :func:`extrapolate_curve`) to ``final_epoch``. ``families=None`` uses :data:`LCE_FAMILIES`;
+    :meth:`extrapolations` returns the per-arch fits."""
 
     def __init__(self, final_epoch: float = 200, families: Sequence[CurveFamily] | None = None,
                  max_nfev: int = 400, weighting: str = "bic") -> None:
@@ -456,15 +318,18 @@ class CurveExtrapolation(CurvePredictor):
         self.max_nfev = max_nfev
         self.weighting = weighting
 
-    def predict(self, curves, arch_features=None) -> np.ndarray:
+    def extrapolations(self, curves) -> list[LCEFit]:
+        """The per-arch :class:`LCEFit` behind :meth:`predict` (nothing is stored)."""
         c = check_curves(curves, "curves", self.min_observed)
         fams = LCE_FAMILIES if self.families is None else tuple(self.families)
         if not fams:
             raise ValueError("families is empty")
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
-        self.fits_ = [extrapolate_curve(row, self.final_epoch, fams, self.max_nfev, self.weighting) for row in c]
-        return np.array([f.prediction for f in self.fits_])
+        return [extrapolate_curve(row, self.final_epoch, fams, self.max_nfev, self.weighting) for row in c]
+
+    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+        return np.array([f.prediction for f in self.extrapolations(curves)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,8 +349,9 @@ class AffineEnsemble(CurvePredictor):
         self.n_best = n_best
         self.eps = eps
 
-    def fit(self, curves, final=None, arch_features=None) -> "AffineEnsemble":
+    def fit(self, curves, final=None, arch_features=None, beta=None) -> "AffineEnsemble":
         c = check_curves(curves, "curves", self.min_observed)
+        self.n_epochs_ = c.shape[1]
         self.curves_ = c
         self.final_ = c[:, -1].copy() if final is None else _check_vector(final, c.shape[0], "final")
         _check_features(arch_features, c.shape[0])
@@ -493,8 +359,7 @@ class AffineEnsemble(CurvePredictor):
 
     def transforms(self, curves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(a, b, mse), each (n_archs, n_ref): the affine maps of every reference onto every curve."""
-        if not hasattr(self, "curves_"):
-            raise RuntimeError("call fit(curves, final) first")
+        check_is_fitted(self)
         y = check_curves(curves, "curves", self.min_observed)
         k = y.shape[1]
         if k > self.curves_.shape[1]:
@@ -515,7 +380,7 @@ class AffineEnsemble(CurvePredictor):
             mse[i:i + step] = np.einsum("ijk,ijk->ij", r, r) / k
         return a, b, mse
 
-    def predict(self, curves, arch_features=None) -> np.ndarray:
+    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
         if self.n_best is not None and self.n_best < 1:
             raise ValueError(f"n_best must be >= 1 or None, got {self.n_best}")
         if not self.eps > 0:
@@ -529,37 +394,3 @@ class AffineEnsemble(CurvePredictor):
         return (w * mapped).sum(1) / w.sum(1)
 
 
-# ---------------------------------------------------------------------------------------------
-# Cross-validation by architecture
-# ---------------------------------------------------------------------------------------------
-def cross_val_predict_by_arch(predictor: CurvePredictor, curves, final, arch_features=None, k: int = 5,
-                              seed: int = 0, n_observed: int | None = None, groups=None) -> np.ndarray:
-    """Out-of-fold predictions: archs (or ``groups``, one label per row, e.g. the arch index when an
-    arch has several rows) are shuffled with ``seed`` and split into ``k`` folds; for each fold a
-    fresh clone of ``predictor`` is fitted on the other folds' full ``curves`` / ``final`` /
-    ``arch_features`` and predicts the fold's first ``n_observed`` epochs (default: all)."""
-    c = check_curves(curves, "curves", MIN_OBSERVED)
-    n, t = c.shape
-    y = _check_vector(final, n, "final")
-    feats = _check_features(arch_features, n)
-    n_observed = t if n_observed is None else int(n_observed)
-    if not predictor.min_observed <= n_observed <= t:
-        raise ValueError(f"n_observed must be in {predictor.min_observed}..{t}, got {n_observed}")
-    g = np.arange(n) if groups is None else np.asarray(groups)
-    if g.shape != (n,):
-        raise ValueError(f"groups must have one label per arch ({n}), got shape {g.shape}")
-    labels, inv = np.unique(g, return_inverse=True)
-    if not isinstance(k, (int, np.integer)) or not 2 <= k <= len(labels):
-        raise ValueError(f"k (folds) must be an integer in 2..{len(labels)} (number of archs/groups), got {k}")
-    order = np.random.default_rng(seed).permutation(len(labels))
-    fold_of_label = np.empty(len(labels), dtype=np.int64)
-    for f, part in enumerate(np.array_split(order, k)):
-        fold_of_label[part] = f
-    fold = fold_of_label[inv]
-    out = np.full(n, np.nan)
-    for f in range(k):
-        test, train = fold == f, fold != f
-        est = clone(predictor)
-        est.fit(c[train], y[train], None if feats is None else feats[train])
-        out[test] = est.predict(c[test, :n_observed], None if feats is None else feats[test])
-    return out

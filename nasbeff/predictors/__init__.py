@@ -1,0 +1,34 @@
+"""Final-accuracy predictors behind one scikit-learn protocol (:mod:`.base`): the paper's
+beta_eff predictor (:mod:`.beta_eff`) and the learning-curve baselines (:mod:`.curves`)."""
+
+from .base import (
+    CurvePredictor,
+    BestSeenValue,
+    LastSeenValue,
+    best_seen,
+    best_seen_value,
+    check_curves,
+    cross_val_predict_by_arch,
+    last_seen,
+    last_seen_value,
+)
+from .beta_eff import MIN_POINTS, BetaEffPredictor, BetaFit, fit_beta_curve
+from .curves import (
+    LCE_FAMILIES,
+    WEIGHTINGS,
+    AffineEnsemble,
+    CurveExtrapolation,
+    CurveFamily,
+    CurveSVR,
+    LCEFit,
+    curve_features,
+    extrapolate_curve,
+    nb201_arch_features,
+)
+
+__all__ = [
+    "CurvePredictor", "LastSeenValue", "BestSeenValue", "BetaEffPredictor", "CurveSVR", "CurveExtrapolation",
+    "AffineEnsemble", "BetaFit", "fit_beta_curve", "MIN_POINTS", "CurveFamily", "LCE_FAMILIES", "LCEFit",
+    "WEIGHTINGS", "extrapolate_curve", "last_seen", "best_seen", "last_seen_value", "best_seen_value",
+    "curve_features", "nb201_arch_features", "cross_val_predict_by_arch", "check_curves",
+]

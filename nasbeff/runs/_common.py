@@ -1,0 +1,137 @@
+"""Helpers shared by the run modules: index and name lists, output paths, CSV rows, progress."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+NUM_NB201_ARCHS = 15625
+
+Progress = Callable[[int, int, str], None]
+"""``on_progress(done, total, label)``: units finished so far, units in all, what runs now."""
+
+
+def no_progress(done: int, total: int, label: str) -> None:
+    """The default progress callback: nothing."""
+
+
+def parse_indices(spec: str, n: int = NUM_NB201_ARCHS, what: str = "--archs") -> list[int]:
+    """'0-199' / '0,5,9' / '0-9,20-29' -> sorted unique indices in 0..n-1."""
+    out: set[int] = set()
+    try:
+        for part in spec.split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = part.split("-")
+                out.update(range(int(a), int(b) + 1))
+            elif part:
+                out.add(int(part))
+    except ValueError:
+        raise ValueError(f"bad {what} {spec!r}: use ranges and lists like 0-199 or 0,5,9") from None
+    bad = [i for i in out if not 0 <= i < n]
+    if bad:
+        raise ValueError(f"arch indices must lie in 0..{n - 1}, got {sorted(bad)[:5]}")
+    if not out:
+        raise ValueError(f"{what} {spec!r} selects no arch")
+    return sorted(out)
+
+
+def parse_names(spec: str | Sequence[str], what: str) -> tuple[str, ...]:
+    """A comma-separated list (or a sequence) of names, non-empty and without repeats."""
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if not names:
+        raise ValueError(f"{what} is empty")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} lists a name twice: {','.join(names)}")
+    return tuple(names)
+
+
+def sample_archs(pool: Sequence[int], n: int | None, seed: int) -> list[int]:
+    """A seeded sample of ``n`` archs from ``pool`` (all of it when n is None), sorted."""
+    pool = list(pool)
+    if n is None or n >= len(pool):
+        return sorted(pool)
+    rng = np.random.default_rng(seed)
+    return sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
+
+
+def check_writable(path: Path, what: str) -> None:
+    """One clear line, before any work, when ``path``'s folder cannot be created or written."""
+    folder = Path(path).parent
+    if path.exists() and path.is_dir():
+        raise ValueError(f"{what} {path} is a folder, not a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".nasbeff-write-test-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: cannot write to {folder} ({exc.strerror or exc})") from None
+
+
+def check_device(device: str) -> str:
+    """A usable torch device string, or a clear ValueError."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device}: CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device}: GPU {dev.index} is not available ({torch.cuda.device_count()} GPUs)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device}: MPS is not available on this machine")
+    return device
+
+
+def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
+    """Rows as CSV, atomically (tmp + os.replace); floats with 6 significant digits."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["index"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    os.replace(tmp, path)
+
+
+def read_csv(path: Path, what: str = "CSV") -> tuple[list[str], list[dict[str, str]]]:
+    """(field names, rows) of a text CSV; a missing, binary or malformed file is one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} not found")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{what} {path} is not a text CSV file ({type(exc).__name__})") from None
+    if any("\x00" in name for name in fields):
+        raise ValueError(f"{what} {path} is not a text CSV file (it holds NUL bytes)")
+    return fields, rows
+
+
+def to_float(v: str | None) -> float:
+    """A CSV cell as float (NaN for empty, 'None' or non-numeric cells)."""
+    try:
+        return float(v) if v not in (None, "", "None") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors a run raises for bad input or a failed unit: shown as one line by the CLI."""
+    from ..store import StoreError
+
+    return (KeyError, ValueError, FileNotFoundError, FloatingPointError, ImportError, StoreError, NotADirectoryError,
+            PermissionError, RuntimeError)  # RuntimeError: torch (device, memory) and Ray failures
