@@ -84,7 +84,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x4E424546  # b"NBEF", written to the SQLite header (PRAGMA application_id)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: results only; 2: + the run lease (a version-1 store is migrated when opened)
 NO_EPOCH = -1  # epoch sentinel for scorers without epochs (training-free proxies)
 KEY_FIELDS = ("space", "arch", "dataset", "scorer", "config_hash", "seed")
 _ROW_FIELDS = (*KEY_FIELDS, "epoch")
@@ -288,7 +288,17 @@ _SCHEMA = (
         PRIMARY KEY (space, arch, dataset, scorer, config_hash, seed)) WITHOUT ROWID""",
     "CREATE TABLE configs (config_hash TEXT PRIMARY KEY, config TEXT NOT NULL) WITHOUT ROWID",
 )
-_TABLES = frozenset({"meta", "epochs", "done", "configs"})
+# What brings a store of version v to version v + 1 (run inside one write transaction).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE lease (
+            id INTEGER PRIMARY KEY CHECK (id = 1), run_id TEXT NOT NULL, host TEXT NOT NULL,
+            pid INTEGER NOT NULL, command TEXT NOT NULL, started_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL, interval_s REAL NOT NULL)""",
+    ),
+}
+_TABLES_V1 = frozenset({"meta", "epochs", "done", "configs"})
+_TABLES = _TABLES_V1 | {"lease"}
 _KEY_WHERE = " AND ".join(f"{f} = ?" for f in KEY_FIELDS)
 _ROW_WHERE = f"{_KEY_WHERE} AND epoch = ?"
 
@@ -353,42 +363,55 @@ def _check_not_truncated(path: Path) -> None:
         )
 
 
-def _validate(conn: sqlite3.Connection, path: Path) -> bool:
-    """Validate an open connection; return True when the (empty) file still needs a schema."""
+def _validate(conn: sqlite3.Connection, path: Path) -> int | None:
+    """Validate an open connection; return the store's schema version, or None when the (empty)
+    file still needs a schema. Versions this nasbeff can neither read nor migrate raise."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables and app_id in (0, APPLICATION_ID):
-        return True
+        return None
     if app_id != APPLICATION_ID:
         raise NotAStoreError(f"not a nasbeff store: {path} has application_id {app_id:#x}")
     if "meta" not in tables:
         raise NotAStoreError(f"not a nasbeff store: {path} has nasbeff's application_id but no meta table")
-    if not _TABLES <= tables:
-        raise StoreCorruptError(f"nasbeff store {path} lacks tables {sorted(_TABLES - tables)}")
     _check_not_truncated(path)
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is None:
-        raise StoreCorruptError(f"nasbeff store {path} has no schema_version in its meta table")
-    version = int(row[0])
-    if version != SCHEMA_VERSION:
+    try:
+        version = int(row[0]) if row is not None else None
+    except ValueError:
+        version = None
+    if version is None:
+        raise StoreCorruptError(f"nasbeff store {path} has no valid schema_version in its meta table")
+    if version != SCHEMA_VERSION and version not in _MIGRATIONS:
         newer = "a newer" if version > SCHEMA_VERSION else "an older"
         raise StoreError(
             f"nasbeff store {path} has schema version {version}, written by {newer} nasbeff; "
             f"this version reads schema {SCHEMA_VERSION}"
         )
-    return False
+    required = _TABLES if version == SCHEMA_VERSION else _TABLES_V1
+    if not required <= tables:
+        raise StoreCorruptError(f"nasbeff store {path} lacks tables {sorted(required - tables)}")
+    return version
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
     version = getattr(sys.modules.get("nasbeff"), "__version__", "unknown")
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    for stmt in _SCHEMA:
+    for stmt in (*_SCHEMA, *(m for v in sorted(_MIGRATIONS) for m in _MIGRATIONS[v])):
         conn.execute(stmt)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     conn.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",
         [("schema_version", str(SCHEMA_VERSION)), ("created_by", f"nasbeff {version}"), ("created_at", created)],
     )
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a store from ``version`` to :data:`SCHEMA_VERSION` (inside the caller's transaction)."""
+    for v in range(version, SCHEMA_VERSION):
+        for stmt in _MIGRATIONS[v]:
+            conn.execute(stmt)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _open(path: Path, timeout: float, synchronous: str) -> sqlite3.Connection:
@@ -400,17 +423,21 @@ def _open(path: Path, timeout: float, synchronous: str) -> sqlite3.Connection:
         with _translate(path):
             conn.execute("BEGIN")  # a read transaction: stable view, takes no write lock
             try:
-                needs_schema = _validate(conn, path)
+                version = _validate(conn, path)
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            if needs_schema:
-                # Created in rollback-journal mode so the header (application_id) lands in the
-                # main file at once; two processes racing here serialise on BEGIN IMMEDIATE.
+            if version != SCHEMA_VERSION:
+                # A new store is created in rollback-journal mode so the header (application_id)
+                # lands in the main file at once; an old one is migrated in one transaction.
+                # Processes racing here serialise on BEGIN IMMEDIATE and validate again.
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    if _validate(conn, path):
+                    version = _validate(conn, path)
+                    if version is None:
                         _create_schema(conn)
+                    elif version != SCHEMA_VERSION:
+                        _migrate(conn, version)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:

@@ -409,6 +409,47 @@ def test_newer_schema_is_refused(tmp_path):
         ResultStore(path)
 
 
+def _make_v1_store(path: Path) -> None:
+    """A schema-1 store (before the lease table) holding one epoch and one done unit."""
+    with ResultStore(path) as s:
+        s.record_epoch(key(), 0, {"x": 1.5})
+        s.mark_done(key())
+    con = raw(path)
+    con.execute("DROP TABLE lease")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+
+
+def test_version_1_store_is_migrated_in_place(tmp_path):
+    path = tmp_path / "s.sqlite"
+    _make_v1_store(path)
+    with ResultStore(path) as s:
+        assert [r.metrics for r in s.rows()] == [{"x": 1.5}] and s.is_done(key())
+        s.record_epoch(key("b"), 0, {"x": 2.0})
+        s.check()
+    con = raw(path)
+    assert dict(con.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION) == "2"
+    assert con.execute("SELECT COUNT(*) FROM lease").fetchone() == (0,)
+    con.close()
+
+
+def test_unknown_older_schema_and_missing_tables(tmp_path):
+    path = tmp_path / "s.sqlite"
+    ResultStore(path).close()
+    con = raw(path)
+    con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 0, written by an older nasbeff; this version reads schema 2") as e:
+        ResultStore(path)
+    assert "\n" not in str(e.value)
+    con = raw(path)
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.execute("DROP TABLE lease")
+    con.close()
+    with pytest.raises(StoreCorruptError, match="lacks tables \\['lease'\\]"):
+        ResultStore(path)
+
+
 # ----------------------------------------------------------------------------- processes
 
 
