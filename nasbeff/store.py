@@ -30,6 +30,20 @@ Design (see also the tests in ``tests/test_store.py``):
   :meth:`ResultStore.transaction`).
 * **Concurrency.** Several processes may write one store at once (WAL + a busy timeout,
   default 60 s); use one :class:`ResultStore` per process and thread (not across ``fork``).
+* **One run per store.** A run takes the store's lease with :meth:`ResultStore.acquire_lease`;
+  a second run is refused at once with one line naming the holder. The lease carries a
+  heartbeat and is taken over when its holder process is gone (same host) or its heartbeat is
+  older than three intervals. The run's workers (local processes, Ray tasks) open the store
+  with ``run_id=lease.run_id``; each of their writes checks, in its own transaction, that the
+  lease is still that run's, so a worker of a run that lost its lease can never commit a
+  duplicate result. Stores opened without ``run_id`` (ad-hoc scripts) may write only while no
+  other process holds a live lease::
+
+      with ResultStore(path) as store, store.acquire_lease("nasbeff rank --archs 0-199") as lease:
+          start_workers(path, lease.run_id)  # each: ResultStore(path, run_id=run_id)
+
+* **Schema versions.** ``meta.schema_version`` is :data:`SCHEMA_VERSION`; a version-1 store is
+  migrated in place (one transaction) when opened; any other version raises one line.
 * **Audit counters.** Re-recording an epoch with identical metrics changes no data and returns
   ``False``, but bumps the row's ``n_writes``; ``mark_done`` likewise bumps ``n_marks``. A
   correct resume loop therefore leaves every counter at 1, which is what the kill test checks.
@@ -45,18 +59,23 @@ Design (see also the tests in ``tests/test_store.py``):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import hashlib
 import json
+import logging
 import math
 import numbers
 import os
+import socket
 import sqlite3
 import stat
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -74,6 +93,7 @@ __all__ = [
     "RunKey",
     "EpochRecord",
     "ResultStore",
+    "Lease",
     "StoreError",
     "NotAStoreError",
     "StoreCorruptError",
@@ -84,12 +104,14 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x4E424546  # b"NBEF", written to the SQLite header (PRAGMA application_id)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: results only; 2: + the run lease (a version-1 store is migrated when opened)
 NO_EPOCH = -1  # epoch sentinel for scorers without epochs (training-free proxies)
 KEY_FIELDS = ("space", "arch", "dataset", "scorer", "config_hash", "seed")
 _ROW_FIELDS = (*KEY_FIELDS, "epoch")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HASH_CHARS = 16
+_STALE_INTERVALS = 3  # a lease whose heartbeat is older than this many intervals is abandoned
+_log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -108,7 +130,8 @@ class StoreCorruptError(StoreError):
 
 
 class StoreBusyError(StoreError):
-    """Another process held the store's write lock for longer than the busy timeout."""
+    """Another run holds the store's lease, this worker's run lost it, or another process held
+    the write lock for longer than the busy timeout."""
 
 
 class ConflictError(StoreError, ValueError):
@@ -288,7 +311,17 @@ _SCHEMA = (
         PRIMARY KEY (space, arch, dataset, scorer, config_hash, seed)) WITHOUT ROWID""",
     "CREATE TABLE configs (config_hash TEXT PRIMARY KEY, config TEXT NOT NULL) WITHOUT ROWID",
 )
-_TABLES = frozenset({"meta", "epochs", "done", "configs"})
+# What brings a store of version v to version v + 1 (run inside one write transaction).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE lease (
+            id INTEGER PRIMARY KEY CHECK (id = 1), run_id TEXT NOT NULL, host TEXT NOT NULL,
+            pid INTEGER NOT NULL, command TEXT NOT NULL, started_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL, interval_s REAL NOT NULL)""",
+    ),
+}
+_TABLES_V1 = frozenset({"meta", "epochs", "done", "configs"})
+_TABLES = _TABLES_V1 | {"lease"}
 _KEY_WHERE = " AND ".join(f"{f} = ?" for f in KEY_FIELDS)
 _ROW_WHERE = f"{_KEY_WHERE} AND epoch = ?"
 
@@ -353,42 +386,55 @@ def _check_not_truncated(path: Path) -> None:
         )
 
 
-def _validate(conn: sqlite3.Connection, path: Path) -> bool:
-    """Validate an open connection; return True when the (empty) file still needs a schema."""
+def _validate(conn: sqlite3.Connection, path: Path) -> int | None:
+    """Validate an open connection; return the store's schema version, or None when the (empty)
+    file still needs a schema. Versions this nasbeff can neither read nor migrate raise."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables and app_id in (0, APPLICATION_ID):
-        return True
+        return None
     if app_id != APPLICATION_ID:
         raise NotAStoreError(f"not a nasbeff store: {path} has application_id {app_id:#x}")
     if "meta" not in tables:
         raise NotAStoreError(f"not a nasbeff store: {path} has nasbeff's application_id but no meta table")
-    if not _TABLES <= tables:
-        raise StoreCorruptError(f"nasbeff store {path} lacks tables {sorted(_TABLES - tables)}")
     _check_not_truncated(path)
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is None:
-        raise StoreCorruptError(f"nasbeff store {path} has no schema_version in its meta table")
-    version = int(row[0])
-    if version != SCHEMA_VERSION:
+    try:
+        version = int(row[0]) if row is not None else None
+    except ValueError:
+        version = None
+    if version is None:
+        raise StoreCorruptError(f"nasbeff store {path} has no valid schema_version in its meta table")
+    if version != SCHEMA_VERSION and version not in _MIGRATIONS:
         newer = "a newer" if version > SCHEMA_VERSION else "an older"
         raise StoreError(
             f"nasbeff store {path} has schema version {version}, written by {newer} nasbeff; "
             f"this version reads schema {SCHEMA_VERSION}"
         )
-    return False
+    required = _TABLES if version == SCHEMA_VERSION else _TABLES_V1
+    if not required <= tables:
+        raise StoreCorruptError(f"nasbeff store {path} lacks tables {sorted(required - tables)}")
+    return version
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
     version = getattr(sys.modules.get("nasbeff"), "__version__", "unknown")
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    for stmt in _SCHEMA:
+    for stmt in (*_SCHEMA, *(m for v in sorted(_MIGRATIONS) for m in _MIGRATIONS[v])):
         conn.execute(stmt)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     conn.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",
         [("schema_version", str(SCHEMA_VERSION)), ("created_by", f"nasbeff {version}"), ("created_at", created)],
     )
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a store from ``version`` to :data:`SCHEMA_VERSION` (inside the caller's transaction)."""
+    for v in range(version, SCHEMA_VERSION):
+        for stmt in _MIGRATIONS[v]:
+            conn.execute(stmt)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _open(path: Path, timeout: float, synchronous: str) -> sqlite3.Connection:
@@ -400,17 +446,21 @@ def _open(path: Path, timeout: float, synchronous: str) -> sqlite3.Connection:
         with _translate(path):
             conn.execute("BEGIN")  # a read transaction: stable view, takes no write lock
             try:
-                needs_schema = _validate(conn, path)
+                version = _validate(conn, path)
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-            if needs_schema:
-                # Created in rollback-journal mode so the header (application_id) lands in the
-                # main file at once; two processes racing here serialise on BEGIN IMMEDIATE.
+            if version != SCHEMA_VERSION:
+                # A new store is created in rollback-journal mode so the header (application_id)
+                # lands in the main file at once; an old one is migrated in one transaction.
+                # Processes racing here serialise on BEGIN IMMEDIATE and validate again.
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    if _validate(conn, path):
+                    version = _validate(conn, path)
+                    if version is None:
                         _create_schema(conn)
+                    elif version != SCHEMA_VERSION:
+                        _migrate(conn, version)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -428,6 +478,133 @@ def _open(path: Path, timeout: float, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
+# ----------------------------------------------------------------------------- the run lease
+
+
+@dataclass(frozen=True)
+class _LeaseRow:
+    """The ``lease`` table's single row: which run may write the store."""
+
+    run_id: str
+    host: str
+    pid: int
+    command: str
+    started_at: float
+    heartbeat_at: float
+    interval_s: float
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection) -> _LeaseRow | None:
+        row = conn.execute(
+            "SELECT run_id, host, pid, command, started_at, heartbeat_at, interval_s FROM lease"
+        ).fetchone()
+        return None if row is None else cls(*row)
+
+    def in_this_process(self) -> bool:
+        return self.host == socket.gethostname() and self.pid == os.getpid()
+
+    def stale_reason(self, now: float) -> str | None:
+        """Why the holder counts as gone (its process died on this host, or its heartbeat is
+        older than three intervals), or None while it is alive."""
+        if self.host == socket.gethostname() and not _pid_alive(self.pid):
+            return f"its process {self.pid} on {self.host} is gone"
+        age = now - self.heartbeat_at
+        if age > _STALE_INTERVALS * self.interval_s:
+            return f"its last heartbeat was {age:.0f} s ago (interval {self.interval_s:g} s)"
+        return None
+
+    def who(self) -> str:
+        return f"'{self.command}' (pid {self.pid} on {self.host})"
+
+    def busy_message(self, path: Path, now: float) -> str:
+        since = datetime.fromtimestamp(self.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        return (
+            f"{path} is in use by another run: {self.who()} since {since}, last heartbeat "
+            f"{max(0.0, now - self.heartbeat_at):.0f} s ago; wait for it to finish or stop it"
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class Lease:
+    """The right of one run to write a store; made by :meth:`ResultStore.acquire_lease`.
+
+    A daemon thread (with its own SQLite connection) refreshes the heartbeat every
+    ``interval_s``. The run's workers join with ``ResultStore(path, run_id=lease.run_id)``.
+    :meth:`release` (also on leaving ``with``, and at interpreter exit) stops the heartbeat and
+    deletes the lease if it is still this run's; it is idempotent. ``took_over`` is the one-line
+    note logged when a stale lease of another run was replaced, else None.
+    """
+
+    def __init__(self, store: ResultStore, row: _LeaseRow, took_over: str | None, timeout: float) -> None:
+        self.path = store.path
+        self.run_id = row.run_id
+        self.description = row.command
+        self.interval_s = row.interval_s
+        self.started_at = row.started_at
+        self.took_over = took_over
+        self._store: ResultStore | None = store
+        self._pid = os.getpid()
+        self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA synchronous = NORMAL")  # a lost heartbeat after power loss is harmless
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"nasbeff-lease-{self.run_id[:8]}", daemon=True)
+        self._thread.start()
+        atexit.register(self.release)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                cur = self._conn.execute(
+                    "UPDATE lease SET heartbeat_at = ? WHERE run_id = ?", (time.time(), self.run_id)
+                )
+            except sqlite3.Error as exc:  # e.g. busy past the timeout: try again next interval
+                _log.warning("%s: heartbeat of run %s failed: %s", self.path, self.run_id, exc)
+                continue
+            if cur.rowcount == 0:
+                _log.warning("%s: run %s lost its lease (taken over by another run)", self.path, self.run_id)
+                return
+
+    def release(self) -> None:
+        """Stop the heartbeat and delete the lease if this run still holds it (idempotent)."""
+        if self._stop.is_set() or os.getpid() != self._pid:  # done already, or a fork()ed child
+            return
+        self._stop.set()
+        atexit.unregister(self.release)
+        self._thread.join()
+        try:
+            with _translate(self.path):
+                self._conn.execute("DELETE FROM lease WHERE run_id = ?", (self.run_id,))
+        finally:
+            self._conn.close()
+            store, self._store = self._store, None
+            if store is not None and store._run_id == self.run_id:
+                store._run_id = None
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "released" if self._stop.is_set() else "held"
+        return f"Lease({str(self.path)!r}, run_id={self.run_id!r}, {state})"
+
+
 # ----------------------------------------------------------------------------- the store
 
 
@@ -437,18 +614,39 @@ class ResultStore:
     ``ResultStore(path)`` opens (or creates) the store; use it as a context manager or call
     :meth:`close`. ``timeout`` is the busy timeout in seconds while another process writes;
     ``synchronous`` is ``"FULL"`` (default, durable across power loss) or ``"NORMAL"``.
+    ``run_id`` joins a run that holds the store's :class:`Lease` (its workers pass
+    ``lease.run_id``): opening, and every write after, raise :class:`StoreBusyError` once that
+    run no longer holds it. Without ``run_id`` (and without :meth:`acquire_lease`), writes are
+    refused while another process holds a live lease; reads are always allowed.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 60.0,
+        synchronous: str = "FULL",
+        run_id: str | None = None,
+    ) -> None:
         sync = str(synchronous).upper()
         if sync not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"synchronous must be 'FULL', 'NORMAL' or 'EXTRA', got {synchronous!r}")
         if timeout < 0:
             raise ValueError(f"timeout must be >= 0 seconds, got {timeout}")
+        if run_id is not None and (not isinstance(run_id, str) or not run_id):
+            raise TypeError(f"run_id must be a non-empty str (a Lease's run_id), got {run_id!r}")
         self.path = Path(path)
-        self._conn: sqlite3.Connection | None = _open(self.path, float(timeout), sync)
+        self._timeout = float(timeout)
+        self._conn: sqlite3.Connection | None = _open(self.path, self._timeout, sync)
         self._pid = os.getpid()
         self._depth = 0
+        self._run_id = run_id
+        if run_id is not None:
+            try:
+                self.check_lease()
+            except BaseException:
+                self.close()
+                raise
 
     # -- lifecycle
 
@@ -466,7 +664,13 @@ class ResultStore:
 
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else "open"
-        return f"ResultStore({str(self.path)!r}, {state})"
+        run = "" if self._run_id is None else f", run_id={self._run_id!r}"
+        return f"ResultStore({str(self.path)!r}, {state}{run})"
+
+    @property
+    def run_id(self) -> str | None:
+        """The run this store writes for (joined with ``run_id=`` or by :meth:`acquire_lease`)."""
+        return self._run_id
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -476,14 +680,17 @@ class ResultStore:
         return self._conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, or join the enclosing :meth:`transaction`."""
+    def _write(self, guard: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, or join the enclosing :meth:`transaction`; ``guard`` checks
+        the lease inside it (see :meth:`check_lease`)."""
         conn = self._connection()
         if self._depth:
             yield conn
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if guard:
+                self._guard(conn)
             yield conn
         except BaseException:
             if conn.in_transaction:
@@ -504,6 +711,61 @@ class ResultStore:
         finally:
             if conn.in_transaction:
                 conn.execute("COMMIT")
+
+    def _guard(self, conn: sqlite3.Connection) -> None:
+        row = _LeaseRow.read(conn)
+        if self._run_id is not None:
+            if row is None or row.run_id != self._run_id:
+                by = "released" if row is None else f"taken over by run {row.run_id} {row.who()}"
+                raise StoreBusyError(f"{self.path}: the lease of run {self._run_id} was {by}; this worker stops")
+        elif row is not None and not row.in_this_process():
+            now = time.time()
+            if row.stale_reason(now) is None:
+                raise StoreBusyError(row.busy_message(self.path, now))
+
+    def check_lease(self) -> None:
+        """Raise :class:`StoreBusyError` unless this store may write now (the check every write
+        makes in its own transaction); call it before work only this run may do, such as
+        writing a checkpoint."""
+        with _translate(self.path), self._read() as conn:
+            self._guard(conn)
+
+    def acquire_lease(self, description: str, interval_s: float = 10.0) -> Lease:
+        """Make this store's run the only one allowed to write it; returns the :class:`Lease`.
+
+        ``description`` names the run for others (e.g. ``"nasbeff rank --archs 0-199"``). Refuses
+        at once with :class:`StoreBusyError` (one line: who holds it, since when) while another
+        run's lease is live; a lease whose holder process is gone (same host) or whose heartbeat
+        is older than three of its intervals is taken over, with one logged warning. Hosts that
+        share a store need clocks in sync to well within ``3 * interval_s``.
+        """
+        if isinstance(interval_s, bool) or not isinstance(interval_s, numbers.Real) or not 0 < interval_s < math.inf:
+            raise ValueError(f"interval_s must be a positive number of seconds, got {interval_s!r}")
+        if self._run_id is not None:
+            raise StoreError(f"{self.path}: this store already writes for run {self._run_id}; one lease per run")
+        if self._depth:
+            raise StoreError(f"{self.path}: acquire_lease cannot run inside a transaction")
+        took_over = None
+        with _translate(self.path), self._write(guard=False) as conn:
+            now = time.time()
+            old = _LeaseRow.read(conn)
+            if old is not None:
+                reason = old.stale_reason(now)
+                if reason is None:
+                    raise StoreBusyError(old.busy_message(self.path, now))
+                took_over = f"{self.path}: taking over the stale lease of run {old.run_id} {old.who()}: {reason}"
+            row = _LeaseRow(
+                uuid.uuid4().hex, socket.gethostname(), os.getpid(), _one_line(description), now, now, float(interval_s)
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO lease (id, run_id, host, pid, command, started_at, heartbeat_at, interval_s)"
+                " VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+                (row.run_id, row.host, row.pid, row.command, row.started_at, row.heartbeat_at, row.interval_s),
+            )
+        if took_over is not None:
+            _log.warning("%s", took_over)
+        self._run_id = row.run_id
+        return Lease(self, row, took_over, self._timeout)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[ResultStore]:

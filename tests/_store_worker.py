@@ -1,6 +1,10 @@
 """Fake study for tests/test_store.py: resumes, records epochs, marks units done; gets SIGKILLed.
 
 Usage: python _store_worker.py DB WORKLOG RUN_ID [--units A:B] [--sleep-scale S]
+                                [--lease DESCRIPTION [--interval S] [--hold]]
+
+With ``--lease`` it takes the store's run lease first and prints its run_id on stdout;
+``--hold`` then sleeps (until killed) instead of working.
 
 Before computing an epoch it appends ``RUN_ID UNIT EPOCH`` to WORKLOG (flushed to the OS, so
 the line survives SIGKILL); the test uses it to show that only the epoch in flight at a kill is
@@ -65,10 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run_id")
     ap.add_argument("--units", default=f"0:{N_UNITS}")
     ap.add_argument("--sleep-scale", type=float, default=1.0)
+    ap.add_argument("--lease", default=None)
+    ap.add_argument("--interval", type=float, default=10.0)
+    ap.add_argument("--hold", action="store_true")
     args = ap.parse_args(argv)
     lo, hi = (int(x) for x in args.units.split(":"))
     keys = unit_keys()
     with ResultStore(args.db) as store, open(args.worklog, "a", encoding="ascii") as log:
+        if args.lease is not None:
+            lease = store.acquire_lease(args.lease, args.interval)
+            print(lease.run_id, flush=True)
+            while args.hold:
+                time.sleep(3600)
         for i in range(lo, hi):
             key = keys[i]
             if store.is_done(key):

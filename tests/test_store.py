@@ -6,7 +6,9 @@ import csv
 import math
 import os
 import random
+import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -409,6 +411,190 @@ def test_newer_schema_is_refused(tmp_path):
         ResultStore(path)
 
 
+def _make_v1_store(path: Path) -> None:
+    """A schema-1 store (before the lease table) holding one epoch and one done unit."""
+    with ResultStore(path) as s:
+        s.record_epoch(key(), 0, {"x": 1.5})
+        s.mark_done(key())
+    con = raw(path)
+    con.execute("DROP TABLE lease")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+
+
+def test_version_1_store_is_migrated_in_place(tmp_path):
+    path = tmp_path / "s.sqlite"
+    _make_v1_store(path)
+    with ResultStore(path) as s:
+        assert [r.metrics for r in s.rows()] == [{"x": 1.5}] and s.is_done(key())
+        with s.acquire_lease("after migration"):
+            s.record_epoch(key("b"), 0, {"x": 2.0})
+        s.check()
+    con = raw(path)
+    assert dict(con.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION) == "2"
+    assert con.execute("SELECT COUNT(*) FROM lease").fetchone() == (0,)
+    con.close()
+
+
+def test_unknown_older_schema_and_missing_tables(tmp_path):
+    path = tmp_path / "s.sqlite"
+    ResultStore(path).close()
+    con = raw(path)
+    con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 0, written by an older nasbeff; this version reads schema 2") as e:
+        ResultStore(path)
+    assert "\n" not in str(e.value)
+    con = raw(path)
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.execute("DROP TABLE lease")
+    con.close()
+    with pytest.raises(StoreCorruptError, match="lacks tables \\['lease'\\]"):
+        ResultStore(path)
+
+
+# ----------------------------------------------------------------------------- the run lease
+
+
+def _lease_row(path: Path) -> dict | None:
+    con = raw(path)
+    con.row_factory = sqlite3.Row
+    row = con.execute("SELECT * FROM lease").fetchone()
+    con.close()
+    return None if row is None else dict(row)
+
+
+def _put_lease(path: Path, **fields) -> None:
+    """Write the lease row as another run (on another host) would."""
+    now = time.time()
+    row = {"run_id": "f" * 32, "host": "elsewhere", "pid": 1, "command": "other run", "started_at": now - 60,
+           "heartbeat_at": now, "interval_s": 0.2, **fields}
+    con = raw(path)
+    con.execute(f"INSERT OR REPLACE INTO lease (id, {', '.join(row)}) VALUES (1{', ?' * len(row)})", tuple(row.values()))
+    con.close()
+
+
+def test_second_run_is_refused_at_once_with_one_line(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path) as s1, s1.acquire_lease("nasbeff rank --archs 0-199") as lease:
+        assert len(lease.run_id) == 32 and lease.took_over is None and s1.run_id == lease.run_id
+        assert s1.record_epoch(key(), 0, {"x": 1})
+        with ResultStore(path, timeout=30) as s2:
+            t0 = time.monotonic()
+            with pytest.raises(StoreBusyError) as e:
+                s2.acquire_lease("nasbeff rank --archs 200-399")
+            assert time.monotonic() - t0 < 1.0
+            msg = str(e.value)
+            assert "\n" not in msg and msg.startswith(f"{path} is in use by another run: ")
+            for part in ("'nasbeff rank --archs 0-199'", f"pid {os.getpid()} on {socket.gethostname()}", " since ",
+                         "wait for it to finish or stop it"):
+                assert part in msg
+            assert re.search(r", last heartbeat \d+ s ago; ", msg)
+            assert s2.epochs_done(key()) == [0]  # reads are always allowed
+        with pytest.raises(StoreError, match="one lease per run"):
+            s1.acquire_lease("again")
+        row = _lease_row(path)
+        assert row["run_id"] == lease.run_id and row["pid"] == os.getpid() and row["command"] == lease.description
+    assert _lease_row(path) is None  # released on leaving the with block
+    for bad in (0, -1.0, math.inf, True):
+        with ResultStore(path) as s, pytest.raises(ValueError, match="interval_s"):
+            s.acquire_lease("x", bad)
+
+
+def test_workers_join_the_run(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path) as s, s.acquire_lease("run") as lease:
+        with ResultStore(path, run_id=lease.run_id) as worker_store:
+            assert worker_store.record_epoch(key("w"), 0, {"x": 1})
+            worker_store.mark_done(key("w"))
+            worker_store.check_lease()
+        with ResultStore(path) as same_process:  # the holder's own process may write through any store
+            assert same_process.record_epoch(key("p"), 0, {"x": 2})
+        with pytest.raises(StoreBusyError, match="lease of run 0+ was taken over by run .*this worker stops"):
+            ResultStore(path, run_id="0" * 32)
+    with pytest.raises(StoreBusyError, match="was released; this worker stops"):
+        ResultStore(path, run_id=lease.run_id)
+    with pytest.raises(TypeError, match="run_id"):
+        ResultStore(path, run_id="")
+
+
+def test_heartbeat_advances(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path) as s, s.acquire_lease("beating", interval_s=0.05):
+        first = _lease_row(path)["heartbeat_at"]
+        deadline = time.monotonic() + 10
+        while _lease_row(path)["heartbeat_at"] <= first and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _lease_row(path)["heartbeat_at"] > first
+
+
+def test_stale_heartbeat_of_another_host_is_taken_over(tmp_path):
+    path = tmp_path / "s.sqlite"
+    ResultStore(path).close()
+    _put_lease(path, interval_s=5.0)  # fresh heartbeat on another host: its pid cannot be checked from here
+    with ResultStore(path) as s:
+        with pytest.raises(StoreBusyError, match="'other run' \\(pid 1 on elsewhere\\)"):
+            s.acquire_lease("mine")
+        with pytest.raises(StoreBusyError, match="in use by another run"):  # ad-hoc writes refused too
+            s.record_epoch(key(), 0, {"x": 1})
+        _put_lease(path, interval_s=0.2, heartbeat_at=time.time() - 0.7)  # > 3 intervals without a heartbeat
+        s.record_epoch(key(), 0, {"x": 1})  # a stale lease no longer blocks ad-hoc writes
+        with s.acquire_lease("mine") as lease:
+            assert lease.took_over.startswith(f"{path}: taking over the stale lease of run {'f' * 32} 'other run'")
+            assert re.search(r"its last heartbeat was \d+ s ago \(interval 0.2 s\)$", lease.took_over)
+            assert _lease_row(path)["run_id"] == lease.run_id
+
+
+def test_takeover_stops_the_old_runs_writers_and_release_keeps_the_new_lease(tmp_path):
+    path = tmp_path / "s.sqlite"
+    s1, s2 = ResultStore(path), ResultStore(path)
+    old = s1.acquire_lease("old run", interval_s=60)  # no heartbeat during this test
+    w = ResultStore(path, run_id=old.run_id)
+    w.record_epoch(key(), 0, {"x": 1})
+    con = raw(path)  # make the old lease look like a silent run on another host
+    con.execute("UPDATE lease SET host = 'elsewhere', heartbeat_at = heartbeat_at - 1000")
+    con.close()
+    new = s2.acquire_lease("new run")
+    assert new.took_over is not None and old.run_id in new.took_over
+    for store in (w, s1):
+        with pytest.raises(StoreBusyError, match=f"lease of run {old.run_id} was taken over by run {new.run_id}"):
+            store.record_epoch(key(), 1, {"x": 2})
+        with pytest.raises(StoreBusyError, match="taken over"), store.transaction():
+            pass
+    old.release()
+    old.release()  # idempotent
+    assert _lease_row(path)["run_id"] == new.run_id  # not deleted: no longer the old run's
+    assert s1.run_id is None and s2.run_id == new.run_id
+    assert s2.record_epoch(key(), 1, {"x": 2}) and s2.epochs_done(key()) == [0, 1]
+    new.release()
+    new.release()
+    assert _lease_row(path) is None and s2.run_id is None
+    for store in (w, s1, s2):
+        store.close()
+
+
+def test_lease_of_a_killed_holder_is_taken_over_at_once(tmp_path):
+    db = tmp_path / "s.sqlite"
+    proc = _spawn(db, tmp_path / "w.log", "holder", "--lease", "nasbeff rank --archs 0-9", "--hold")
+    run_id = proc.stdout.readline().strip()
+    assert len(run_id) == 32, proc.communicate()[1]
+    with ResultStore(db) as s, ResultStore(db, run_id=run_id) as worker_store:
+        with pytest.raises(StoreBusyError, match=f"pid {proc.pid} on "):
+            s.record_epoch(key(), 0, {"x": 1})  # an ad-hoc writer in another process is refused
+        with pytest.raises(StoreBusyError, match="'nasbeff rank --archs 0-9'"):
+            s.acquire_lease("second run")
+        assert worker_store.record_epoch(key(), 0, {"x": 1})  # the holder's worker writes
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        t0 = time.monotonic()
+        with s.acquire_lease("second run") as lease:  # heartbeat still fresh, but the pid is gone
+            assert time.monotonic() - t0 < 1.0
+            assert f"its process {proc.pid} on {socket.gethostname()} is gone" in lease.took_over
+            with pytest.raises(StoreBusyError, match="this worker stops"):
+                worker_store.record_epoch(key(), 1, {"x": 2})
+            assert s.epochs_done(key()) == [0]
+
+
 # ----------------------------------------------------------------------------- processes
 
 
@@ -452,7 +638,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path):
     n_kills = 5
     for run in range(n_kills):
         start = len(_log(log))
-        proc = _spawn(db, log, f"r{run}")
+        proc = _spawn(db, log, f"r{run}", "--lease", f"attempt {run}")
         if run == 0:
             time.sleep(rng.uniform(0.0, 0.15))  # during start-up / store creation / first epochs
         else:
@@ -464,10 +650,12 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
-    proc = _spawn(db, log, "final")
+    proc = _spawn(db, log, "final", "--lease", "final attempt")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
+    assert "taking over the stale lease of run" in err and "'attempt 4'" in err  # the last one died holding it
     _check_complete(db)
+    assert _lease_row(db) is None  # released at the final run's exit
 
     # Work log: an epoch is only computed again if it was the one in flight when its run died.
     lines = _log(log)
