@@ -91,7 +91,7 @@ __all__ = [
     "NO_EPOCH",
     "KEY_FIELDS",
     "RunKey",
-    "EpochRecord",
+    "StoredRow",
     "ResultStore",
     "Lease",
     "StoreError",
@@ -229,7 +229,7 @@ class RunKey:
 
 
 @dataclass(frozen=True)
-class EpochRecord:
+class StoredRow:
     """One stored epoch row, as yielded by :meth:`ResultStore.rows`."""
 
     key: RunKey
@@ -919,7 +919,7 @@ class ResultStore:
         with _translate(self.path), self._read() as conn:
             return [k for k in keys if not _is_done(conn, k)]
 
-    def rows(self, *, done: bool | None = None, **filters: Any) -> Iterator[EpochRecord]:
+    def rows(self, *, done: bool | None = None, **filters: Any) -> Iterator[StoredRow]:
         """Iterate stored epochs in key order, optionally filtered.
 
         ``filters`` match key fields or ``epoch`` (``None`` means :data:`NO_EPOCH`) against a value
@@ -952,7 +952,7 @@ class ResultStore:
 
     # -- export
 
-    def _snapshot(self, filters: dict[str, Any], done: bool | None) -> tuple[list[str], Iterator[EpochRecord]]:
+    def _snapshot(self, filters: dict[str, Any], done: bool | None) -> tuple[list[str], Iterator[StoredRow]]:
         """Metric names (sorted union) and an iterator over the same rows; call inside _read()."""
         where, params = _where(filters, done)
         conn = self._connection()
@@ -1022,8 +1022,8 @@ def _select(where: str) -> str:
     return f"SELECT {cols}, metrics, n_writes, recorded_at FROM epochs e {where} ORDER BY {cols}"
 
 
-def _record(r: tuple[Any, ...]) -> EpochRecord:
-    return EpochRecord(RunKey(*r[:6]), r[6], json.loads(r[7]), r[8], r[9])
+def _record(r: tuple[Any, ...]) -> StoredRow:
+    return StoredRow(RunKey(*r[:6]), r[6], json.loads(r[7]), r[8], r[9])
 
 
 def _where(filters: dict[str, Any], done: bool | None) -> tuple[str, list[Any]]:

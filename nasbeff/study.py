@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Literal, Sequence
 import numpy as np
 import torch
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
 from .predictors import best_seen_value, fit_beta_curve, last_seen_value
 from .probe import NCP
@@ -131,18 +132,6 @@ def _channels_last(batches):
         yield x.contiguous(memory_format=torch.channels_last), y
 
 
-def save_checkpoint(path: Path, payload: dict) -> None:
-    """Atomic checkpoint write (tmp + os.replace)."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path, map_location=None) -> dict:
-    """Our own checkpoint (written by :func:`save_checkpoint` under the store's folder)."""
-    return torch.load(path, map_location=map_location, weights_only=False)
-
-
 def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore, ckpt_dir: Path,
                device: str = "cpu", on_epoch: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Train one NB201 arch (resuming from its checkpoint) with :meth:`EarlyTrainer.run`,
@@ -178,6 +167,7 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
             raise FloatingPointError(f"arch {index}: non-finite beta_eff at epoch {rec.epoch}")
         metrics = rec.metrics()
         ckpt_dir.mkdir(parents=True, exist_ok=True)
+        store.check_lease()  # a worker whose run lost the lease must not overwrite the checkpoint
         save_checkpoint(ckpt, {"epoch": rec.epoch, "metrics": metrics, "trainer": trainer.state_dict()})
         store.record_epoch(key, rec.epoch, metrics)
         if on_epoch is not None:
