@@ -18,7 +18,9 @@ dataset            splits
 ``imagenet16-120`` same as cifar100
 =================  ====================================================================
 
-(plus ``train`` where a source has it). ``ori-test`` and ``x-test`` are test accuracies:
+(plus ``train`` where a source has it). Names, aliases (``c10``, ``ImageNet16-120``, ``xvalid``, ...)
+and the checks that explain a wrong pair come from :mod:`nasbeff.datasets`; ``digits`` has no
+ground truth here. ``ori-test`` and ``x-test`` are test accuracies:
 :meth:`BenchmarkSource.without_test` returns a :class:`SearchView` for search code that raises
 :class:`HiddenTestAccuracyError` on them.
 """

@@ -523,11 +523,18 @@ def test_cuda_batches_match_cpu():
 # ------------------------------------------------------------------------------------- real data
 
 @pytest.mark.slow
-def test_real_cifar10_tar(shared_data, tmp_path):
+def test_real_cifar10_tar(shared_data, tmp_path, monkeypatch):
     tar_path = shared_data / "cifar10" / "cifar10_jpeg.tar.gz"
     if not tar_path.is_file():
         pytest.skip("cifar10_jpeg.tar.gz absent")
+    monkeypatch.setenv("NASBEFF_CACHE", str(tmp_path / "cache"))
     train, test = load_dataset("cifar10", tar_path, ("train", "test"))
+    entries = list((tmp_path / "cache").glob("cifar10_*.npz"))
+    assert len(entries) == 1 and entries[0].stat().st_size > 180_000_000  # 60k x 32 x 32 x 3 bytes
+    copy = tmp_path / "copy.tar.gz"
+    shutil.copyfile(tar_path, copy)
+    monkeypatch.setattr(D, "_decode_source", lambda kind, path: pytest.fail("decoded again"))
+    np.testing.assert_array_equal(load_dataset("cifar10-valid", copy, "ori-test").images, test.images)
     assert len(train) + len(test) == 60_000
     assert train.images.shape == (50_000, 32, 32, 3) and test.images.shape == (10_000, 32, 32, 3)
     np.testing.assert_array_equal(train.labels, np.repeat(np.arange(10), 5000))
