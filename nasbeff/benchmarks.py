@@ -18,7 +18,9 @@ dataset            splits
 ``imagenet16-120`` same as cifar100
 =================  ====================================================================
 
-(plus ``train`` where a source has it). ``ori-test`` and ``x-test`` are test accuracies:
+(plus ``train`` where a source has it). Names, aliases (``c10``, ``ImageNet16-120``, ``xvalid``, ...)
+and the checks that explain a wrong pair come from :mod:`nasbeff.datasets`; ``digits`` has no
+ground truth here. ``ori-test`` and ``x-test`` are test accuracies:
 :meth:`BenchmarkSource.without_test` returns a :class:`SearchView` for search code that raises
 :class:`HiddenTestAccuracyError` on them.
 """
@@ -33,29 +35,17 @@ from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
 
+from .datasets import NB201_DATASETS, TEST_SPLITS, nats_name
+from .datasets import SPLITS as _ALL_SPLITS
+from .datasets import canonical_dataset as _canonical_dataset
+from .datasets import check_split as _check_split
+
 IndexLike = Union[int, Sequence[int], np.ndarray, slice, None]
 
-DATASETS: tuple[str, ...] = ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120")
-SPLITS: dict[str, tuple[str, ...]] = {
-    "cifar10": ("train", "ori-test"),
-    "cifar10-valid": ("train", "x-valid", "ori-test"),
-    "cifar100": ("train", "x-valid", "x-test", "ori-test"),
-    "imagenet16-120": ("train", "x-valid", "x-test", "ori-test"),
-}
-#: Splits that are test accuracies (hidden from search code).
-TEST_SPLITS: frozenset[str] = frozenset({"ori-test", "x-test"})
+#: Datasets with ground truth, and their splits (names and aliases: :mod:`nasbeff.datasets`).
+DATASETS: tuple[str, ...] = NB201_DATASETS
+SPLITS: dict[str, tuple[str, ...]] = {d: _ALL_SPLITS[d] for d in DATASETS}
 HPS: tuple[str, ...] = ("200", "12")
-
-_DATASET_ALIASES = {
-    "cifar10": "cifar10", "cifar-10": "cifar10", "c10": "cifar10",
-    "cifar10-valid": "cifar10-valid", "cifar10valid": "cifar10-valid", "c10valid": "cifar10-valid",
-    "cifar100": "cifar100", "cifar-100": "cifar100", "c100": "cifar100",
-    "imagenet16-120": "imagenet16-120", "imagenet16": "imagenet16-120", "in16": "imagenet16-120",
-    "imagenet-16-120": "imagenet16-120",
-}
-_NATS_NAMES = {"cifar10": "cifar10", "cifar10-valid": "cifar10-valid", "cifar100": "cifar100",
-               "imagenet16-120": "ImageNet16-120"}
-_SPLIT_ALIASES = {"xvalid": "x-valid", "xtest": "x-test", "oritest": "ori-test", "val": "valid"}
 
 _CSV_COLUMNS: dict[tuple[str, str, str], str] = {
     ("cifar10", "ori-test", "200"): "c10_test",
@@ -91,44 +81,13 @@ class HiddenTestAccuracyError(PermissionError):
 # ---------------------------------------------------------------------------------------------
 
 def canonical_dataset(dataset: str) -> str:
-    """Map a dataset name (case-insensitive; ``ImageNet16-120`` etc.) to one of :data:`DATASETS`."""
-    key = _DATASET_ALIASES.get(str(dataset).strip().lower())
-    if key is None:
-        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
-    return key
-
-
-def _split_error(dataset: str, split: str) -> str:
-    hints = {
-        ("cifar10", "x-valid"): "NB201's 'cifar10' is trained on train+valid (all 50k images), so it has no "
-                                "x-valid; validation accuracy is dataset 'cifar10-valid', split 'x-valid'",
-        ("cifar10", "valid"): "NB201's 'cifar10' is trained on train+valid (all 50k images), so it has no "
-                              "validation accuracy; use dataset 'cifar10-valid', split 'x-valid'",
-        ("cifar10", "x-test"): "cifar10 has no x-test; its test accuracy is 'ori-test' (the 10k test set)",
-        ("cifar10", "test"): "say 'ori-test' (the official 10k test set) explicitly",
-        ("cifar10-valid", "test"): "ambiguous for cifar10-valid: 'x-valid' (held-out 25k of the train set) "
-                                   "or 'ori-test' (the official 10k test set)",
-        ("cifar10-valid", "valid"): "say 'x-valid'",
-        ("cifar10-valid", "x-test"): "cifar10-valid has no x-test; its test accuracy is 'ori-test'",
-    }
-    for ds in ("cifar100", "imagenet16-120"):
-        hints[(ds, "test")] = ("ambiguous: 'x-test' (test half of the official test set, the accuracy NB201 "
-                               "papers report) or 'ori-test' (the full test set = x-valid + x-test)")
-        hints[(ds, "valid")] = "say 'x-valid' (the validation half of the official test set)"
-    msg = f"bad split {split!r} for {dataset!r}"
-    if (dataset, split) in hints:
-        msg += f": {hints[(dataset, split)]}"
-    return f"{msg}. Valid splits for {dataset!r}: {', '.join(SPLITS[dataset])}"
+    """Map a dataset name (case-insensitive; ``ImageNet16-120``, ``c10`` etc.) to one of :data:`DATASETS`."""
+    return _canonical_dataset(dataset, DATASETS)
 
 
 def check_split(dataset: str, split: str) -> tuple[str, str]:
     """Validate an explicit NB201 (dataset, split) pair; returns the canonical pair or raises ValueError."""
-    ds = canonical_dataset(dataset)
-    sp = str(split).strip().lower().replace("_", "-")
-    sp = _SPLIT_ALIASES.get(sp, sp)
-    if sp not in SPLITS[ds]:
-        raise ValueError(_split_error(ds, sp))
-    return ds, sp
+    return _check_split(dataset, split, DATASETS)
 
 
 def _check_hp(hp: str | int) -> str:
@@ -139,12 +98,17 @@ def _check_hp(hp: str | int) -> str:
 
 
 def shared_data_dir() -> Path | None:
-    """The offline data folder: ``$NASBEFF_SHARED_DATA``, else ``../shared/data`` relative to the
-    current directory or to the repository; None if none of them exists."""
-    cands = []
-    if os.environ.get("NASBEFF_SHARED_DATA"):
-        cands.append(Path(os.environ["NASBEFF_SHARED_DATA"]).expanduser())
-    cands += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[1].parent / "shared" / "data"]
+    """The offline data folder: ``$NASBEFF_SHARED_DATA`` if set (FileNotFoundError naming the
+    variable if it is not a folder: no silent fallback), else ``../shared/data`` relative to the
+    current directory or to the repository; None if neither exists."""
+    env = os.environ.get("NASBEFF_SHARED_DATA", "").strip()
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_dir():
+            raise FileNotFoundError(f"NASBEFF_SHARED_DATA={env} is not a folder: point it at the shared data "
+                                    "folder (the one holding nb201/ and cifar10/), or unset it")
+        return p
+    cands = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[1].parent / "shared" / "data"]
     return next((c for c in cands if (c / "nb201").is_dir() or (c / "README.md").is_file()), None)
 
 
@@ -157,6 +121,8 @@ def _resolve(path: str | os.PathLike | None, rel: str) -> Path:
             raise FileNotFoundError(f"missing file {p}")
         return p
     d = shared_data_dir()
+    if d is not None and os.environ.get("NASBEFF_SHARED_DATA", "").strip() and not (d / rel).is_file():
+        raise FileNotFoundError(f"missing file {d / rel} (the folder comes from NASBEFF_SHARED_DATA={d})")
     if d is None or not (d / rel).is_file():
         raise FileNotFoundError(f"cannot find {rel}: pass its path, or set $NASBEFF_SHARED_DATA to the data "
                                 "folder (default: ../shared/data next to the repository or the cwd)")
@@ -574,7 +540,7 @@ class NATSBench:
 
     def info(self, index: int, dataset: str, hp: str | int = "200", iepoch: int | None = None) -> dict:
         """``api.get_more_info`` (seed mean) for one arch; ``dataset`` in our or NATS naming."""
-        ds = _NATS_NAMES[canonical_dataset(dataset)]
+        ds = nats_name(dataset)
         return self.api.get_more_info(int(index), ds, iepoch=iepoch, hp=_check_hp(hp), is_random=False)
 
     def metric(self, dataset: str, split: str, index: IndexLike = None, hp: str | int = "200",
@@ -597,7 +563,7 @@ class NATSBench:
 
     def params(self, dataset: str, index: IndexLike = None):
         """Parameters in millions (``get_cost_info(...)['params']``)."""
-        ds = _NATS_NAMES[canonical_dataset(dataset)]
+        ds = nats_name(dataset)
         return self._each(index, lambda i: self.api.get_cost_info(i, ds, hp="200")["params"])
 
     def train_time(self, dataset: str, index: IndexLike = None):

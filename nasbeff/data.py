@@ -1,31 +1,41 @@
 """Datasets as in-memory uint8 arrays with deterministic, seeded train/valid splits.
 
 Every loader returns :class:`ImageSet` objects holding ``images`` (uint8, N x H x W x C) and
-``labels`` (int64, 0..K-1). Decoding happens once (optionally cached as ``.npz``, see
-:func:`read_source`); tensors are made from these arrays on the device that trains (see
+``labels`` (int64, 0..K-1). Decoding happens once per source file: the decoded arrays are cached
+in :func:`default_cache_dir` (``$NASBEFF_CACHE``), keyed by the source's content (see
+:func:`read_source`). Tensors are made from these arrays on the device that trains (see
 :func:`to_tensor` and the on-device batch iterators :func:`train_batches` / :func:`eval_batches`).
 
-Entry point: :func:`load_dataset` (``cifar10``, ``cifar10-valid``, ``cifar100``,
-``imagenet16-120``, ``digits``) with NB201's explicit split names. Nothing is downloaded: data are
-read only from the paths the caller gives.
+Entry point: :func:`load_dataset` with the dataset and split names of :mod:`nasbeff.datasets`
+(``cifar10``, ``cifar10-valid``, ``cifar100``, ``imagenet16-120``, ``digits``). Nothing is
+downloaded: data are read only from the paths the caller gives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import lzma
 import os
 import pickle
+import sys
 import tarfile
-import zipfile
-from collections.abc import Iterator, Sequence
+import tempfile
+import warnings
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Union
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .datasets import (DATASETS, NORMALIZATION, SPLITS, canonical_dataset, canonical_split,  # noqa: F401
+                       check_subset_size, dataset_stats, split_size)
 
 
 @dataclass(frozen=True)
@@ -97,63 +107,28 @@ def to_tensor(data: ImageSet, device: torch.device | str = "cpu", dtype: torch.d
 
 
 # ---------------------------------------------------------------------------------------------
-# Dataset names, splits and normalisation constants
+# Constants (names, splits and normalisation live in nasbeff.datasets)
 # ---------------------------------------------------------------------------------------------
 
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
                                     "dog", "frog", "horse", "ship", "truck")
 
-#: Canonical dataset names accepted by :func:`load_dataset`.
-DATASET_NAMES: tuple[str, ...] = ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120", "digits")
-
-#: Valid split names per dataset (see :func:`load_dataset` for their meaning).
-DATASET_SPLITS: dict[str, tuple[str, ...]] = {
-    "cifar10": ("train", "test", "ori-test"),
-    "cifar10-valid": ("train", "x-valid", "ori-test"),
-    "cifar100": ("train", "x-valid", "x-test", "ori-test"),
-    "imagenet16-120": ("train", "x-valid", "x-test", "ori-test"),
-    "digits": ("train", "valid"),
-}
-
-_ALIASES = {
-    "cifar-10": "cifar10", "cifar10valid": "cifar10-valid", "cifar-10-valid": "cifar10-valid",
-    "cifar-100": "cifar100", "imagenet16": "imagenet16-120", "imagenet16-120": "imagenet16-120",
-    "imagenet-16-120": "imagenet16-120", "imagenet16_120": "imagenet16-120",
-}
-
-#: Per-channel (mean, std) in [0, 1] units. CIFAR and ImageNet16 values are the ones NAS-Bench-201
-#: trains with; digits values are computed from the embedded data set.
-NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "cifar10": (tuple(v / 255 for v in (125.3, 123.0, 113.9)), tuple(v / 255 for v in (63.0, 62.1, 66.7))),
-    "cifar100": (tuple(v / 255 for v in (129.3, 124.1, 112.4)), tuple(v / 255 for v in (68.2, 65.4, 70.4))),
-    "imagenet16-120": (tuple(v / 255 for v in (122.68, 116.66, 104.01)),
-                       tuple(v / 255 for v in (63.22, 61.26, 65.09))),
-    "digits": ((0.3061,), (0.3769,)),
-}
-NORMALIZATION["cifar10-valid"] = NORMALIZATION["cifar10"]
-
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 _CIFAR10_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 _IN16_TRAIN = tuple(f"train_data_batch_{i}" for i in range(1, 11))
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
+#: What reading a truncated or corrupt (compressed) tar can raise.
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
+
+#: Backward-compatible names for the vocabulary in :mod:`nasbeff.datasets`.
+DATASET_NAMES = DATASETS
+DATASET_SPLITS = SPLITS
+canonical_name = canonical_dataset
+check_split = canonical_split
 
 
 class DataFormatError(ValueError):
-    """A data source exists but is not in the expected format."""
-
-
-def canonical_name(name: str) -> str:
-    """Map a dataset name (case-insensitive, common aliases) to one of :data:`DATASET_NAMES`."""
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASET_NAMES)}")
-    return key
-
-
-def dataset_stats(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel (mean, std) in [0, 1] units used to normalise ``name``."""
-    return NORMALIZATION[canonical_name(name)]
+    """A data source exists but is not in the expected format (the message starts with its path)."""
 
 
 def channel_stats(data: ImageSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -162,48 +137,20 @@ def channel_stats(data: ImageSet) -> tuple[tuple[float, ...], tuple[float, ...]]
     return tuple(float(v) for v in x.mean(0)), tuple(float(v) for v in x.std(0))
 
 
-_SPLIT_HINTS: dict[tuple[str, str], str] = {
-    ("cifar10", "x-valid"): "NB201's 'cifar10' setting trains on all 50k train images and has no validation "
-                            "split; use dataset 'cifar10-valid' with split 'x-valid' (25k held-out half of train)",
-    ("cifar10", "valid"): "NB201's 'cifar10' setting trains on all 50k train images and has no validation "
-                          "split; use dataset 'cifar10-valid' with split 'x-valid' (25k held-out half of train)",
-    ("cifar10", "x-test"): "cifar10 has no x-test; its test set is 'test' (= NB201 'ori-test', 10k images)",
-    ("cifar10-valid", "test"): "ambiguous for cifar10-valid: say 'x-valid' (the held-out 25k half of the train "
-                               "set, NB201's validation accuracy) or 'ori-test' (the official 10k test set)",
-    ("cifar10-valid", "valid"): "say 'x-valid' (the held-out 25k half of the train set)",
-    ("cifar10-valid", "x-test"): "cifar10-valid has no x-test; the official test set is 'ori-test'",
-    ("digits", "test"): "digits has only 'train' and 'valid' (a seeded stratified split)",
-}
-for _ds in ("cifar100", "imagenet16-120"):
-    _SPLIT_HINTS[(_ds, "test")] = (f"ambiguous for {_ds}: say 'x-test' (seeded half of the official test set, "
-                                   "the accuracy NB201 reports) or 'ori-test' (the full official test set)")
-    _SPLIT_HINTS[(_ds, "valid")] = f"say 'x-valid' (the other half of {_ds}'s official test set)"
-
-
-def check_split(name: str, split: str) -> str:
-    """Validate ``split`` for dataset ``name``; return the canonical split name or raise ValueError."""
-    name = canonical_name(name)
-    key = str(split).strip().lower().replace("_", "-")
-    key = {"xvalid": "x-valid", "xtest": "x-test", "oritest": "ori-test", "val": "valid"}.get(key, key)
-    valid = DATASET_SPLITS[name]
-    if key in valid:
-        return key
-    hint = _SPLIT_HINTS.get((name, key))
-    msg = f"bad split {split!r} for dataset {name!r}"
-    if hint:
-        msg += f": {hint}"
-    raise ValueError(f"{msg}. Valid splits for {name!r}: {', '.join(valid)}")
-
-
 # ---------------------------------------------------------------------------------------------
 # Low-level readers (no caching); each returns {"train": ImageSet, "test": ImageSet}
 # ---------------------------------------------------------------------------------------------
+
+def _reason(exc: BaseException) -> str:
+    """``exc`` as one line: its type and message."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
 
 def _unpickle(raw: bytes, what: str) -> dict:
     try:
         obj = pickle.loads(raw, encoding="latin1")
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a wrong format
-        raise DataFormatError(f"{what}: not a readable pickle ({exc})") from exc
+        raise DataFormatError(f"{what}: not a readable pickle, truncated or corrupt ({_reason(exc)})") from None
     if not isinstance(obj, dict):
         raise DataFormatError(f"{what}: expected a pickled dict, got {type(obj).__name__}")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
@@ -367,24 +314,23 @@ def read_image_tree(path: str | os.PathLike, classes: Sequence[str] | None = Non
                         entries.setdefault(split, []).append(
                             (cdir.name, f.name, _decode_image(f.read_bytes(), str(f))))
         return _assemble_tree(entries, classes, str(path))
-    try:
-        tf = tarfile.open(path, "r:*")
-    except tarfile.TarError as exc:
-        raise DataFormatError(f"{path}: not a tar archive ({exc})") from exc
     blobs: dict[str, bytes] = {}
-    with tf:
-        for m in tf:
-            if not m.isfile():
-                continue
-            parts = PurePosixPath(m.name).parts
-            base = parts[-1] if parts else ""
-            if base in _CIFAR10_BATCHES or base == "batches.meta":
-                blobs[base] = tf.extractfile(m).read()
-                continue
-            where = _tree_member(parts)
-            if where is not None:
-                entries.setdefault(where[0], []).append(
-                    (where[1], base, _decode_image(tf.extractfile(m).read(), f"{path}:{m.name}")))
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            for m in tf:
+                if not m.isfile():
+                    continue
+                parts = PurePosixPath(m.name).parts
+                base = parts[-1] if parts else ""
+                if base in _CIFAR10_BATCHES or base == "batches.meta":
+                    blobs[base] = tf.extractfile(m).read()
+                    continue
+                where = _tree_member(parts)
+                if where is not None:
+                    entries.setdefault(where[0], []).append(
+                        (where[1], base, _decode_image(tf.extractfile(m).read(), f"{path}:{m.name}")))
+    except _ARCHIVE_ERRORS as exc:
+        raise DataFormatError(f"{path}: not a readable tar archive, truncated or corrupt ({_reason(exc)})") from None
     if all(f in blobs for f in _CIFAR10_BATCHES):
         return _cifar_from_pickles(blobs, "labels", "label_names", "batches.meta",
                                    _CIFAR10_BATCHES[:5], _CIFAR10_BATCHES[5:], str(path), CIFAR10_CLASSES)
@@ -433,60 +379,121 @@ def _decode_source(kind: str, path: Path) -> dict[str, ImageSet]:
     raise ValueError(kind)
 
 
-def _source_key(kind: str, files: Sequence[Path]) -> str:
-    h = hashlib.sha256(f"{_CACHE_VERSION}|{kind}".encode())
+CacheDir = Union[str, os.PathLike, bool, None]
+_WARNED: set[str] = set()
+
+
+def default_cache_dir() -> Path:
+    """The decoded-data cache folder: ``$NASBEFF_CACHE`` if set; else the user cache dir,
+    ``$XDG_CACHE_HOME/nasbeff`` (``~/.cache/nasbeff`` by default; ``%LOCALAPPDATA%/nasbeff/Cache``
+    on Windows). Safe to delete at any time."""
+    env = os.environ.get("NASBEFF_CACHE", "").strip()
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "nasbeff" / "Cache"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "nasbeff"
+
+
+def _warn_once(what: str, message: str) -> None:
+    if what not in _WARNED:
+        _WARNED.add(what)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _content_key(kind: str, root: Path, files: Sequence[Path], cache: Path) -> str:
+    """sha256 of the source's bytes (with member names relative to ``root``; a single file's own
+    name does not count, so copies share a key). Memoised under ``cache/keys/`` by the files'
+    (path, size, mtime), so an unchanged source is hashed once."""
+    stats = hashlib.sha256(f"{_CACHE_VERSION}|{kind}".encode())
     for f in files:
         st = f.stat()
-        h.update(f"|{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()
+        stats.update(f"|{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    memo = cache / "keys" / f"{stats.hexdigest()[:32]}.txt"
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        key = memo.read_text().strip()
+        if len(key) == 64:
+            return key
+    h = hashlib.sha256(f"{_CACHE_VERSION}|{kind}".encode())
+    for f in files:
+        rel = "" if f == root else f.relative_to(root).as_posix()
+        h.update(f"|{rel}|{f.stat().st_size}|".encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    key = h.hexdigest()
+    with contextlib.suppress(OSError):
+        _atomic_write(memo, lambda f: f.write(key.encode()))
+    return key
 
 
 def _load_cache(path: Path, key: str) -> dict[str, ImageSet] | None:
+    """The cached sets, or None (with a one-time warning) if the file is unreadable."""
     try:
         with np.load(path, allow_pickle=False) as z:
             if str(z["key"]) != key:
-                return None
+                raise ValueError("its key does not match its name")
             classes = tuple(str(c) for c in z["classes"])
-            splits = [str(s) for s in z["splits"]]
-            return {s: ImageSet(z[f"{s}_images"], z[f"{s}_labels"], classes) for s in splits}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return {str(s): ImageSet(z[f"{s}_images"], z[f"{s}_labels"], classes) for s in z["splits"]}
+    except Exception as exc:  # noqa: BLE001 - the cache is disposable: any failure means rebuild it
+        _warn_once(str(path), f"{path}: unreadable data cache ({_reason(exc)}); rebuilding it")
         return None
 
 
 def _save_cache(path: Path, key: str, sets: dict[str, ImageSet]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for s, d in sets.items():
         arrays[f"{s}_images"] = d.images
         arrays[f"{s}_labels"] = d.labels
     classes = next(iter(sets.values())).classes
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, key=np.array(key), classes=np.array(classes), splits=np.array(list(sets)), **arrays)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda f: np.savez(f, key=np.array(key), classes=np.array(classes),
+                                           splits=np.array(list(sets)), **arrays))
 
 
-def read_source(name: str, root: str | os.PathLike, cache_dir: str | os.PathLike | None = None
-                ) -> dict[str, ImageSet]:
+def read_source(name: str, root: str | os.PathLike, cache_dir: CacheDir = None) -> dict[str, ImageSet]:
     """Decode the full source of ``name`` (``"train"`` and ``"test"`` sets) from ``root``, once.
 
-    With ``cache_dir``, the decoded uint8 arrays are stored as ``<cache_dir>/<name>_<hash>.npz``
-    (uncompressed) keyed by the source files' paths, sizes and mtimes; a later call with an
-    unchanged source loads that file instead of decoding again."""
-    name = canonical_name(name)
+    The decoded uint8 arrays are cached as ``<cache_dir>/<name>_<key>.npz`` (uncompressed), where
+    the key is a hash of the source files' content: a later call on the same bytes, from any path,
+    loads that file instead of decoding again. ``cache_dir``: None (default) for
+    :func:`default_cache_dir`, a folder, or False for no cache. A corrupt cache file is rebuilt;
+    an unwritable cache folder only costs a warning."""
+    name = canonical_dataset(name)
     if name == "cifar10-valid":
         name = "cifar10"
     kind, path, files = _locate(name, Path(root).expanduser())
-    if cache_dir is None:
+    if cache_dir is False:
         return _decode_source(kind, path)
-    key = _source_key(kind, files)
-    tag = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-    cache = Path(cache_dir).expanduser() / f"{name}_{tag}.npz"
-    if cache.is_file():
-        hit = _load_cache(cache, key)
+    cache = default_cache_dir() if cache_dir is None or cache_dir is True else Path(cache_dir).expanduser()
+    key = _content_key(kind, path, files, cache)
+    entry = cache / f"{name}_{key[:24]}.npz"
+    if entry.is_file():
+        hit = _load_cache(entry, key)
         if hit is not None:
             return hit
     sets = _decode_source(kind, path)
-    _save_cache(cache, key, sets)
+    try:
+        _save_cache(entry, key, sets)
+    except OSError as exc:
+        _warn_once(str(entry), f"cannot write the data cache {entry} ({exc}); set $NASBEFF_CACHE to a "
+                               "writable folder")
     return sets
 
 
@@ -516,14 +523,14 @@ def _read_split_file(path: str | os.PathLike, keys: tuple[tuple[str, ...], tuple
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | Sequence[str] = "train", *,
-                 cache_dir: str | os.PathLike | None = None, seed: int = 0,
+                 cache_dir: CacheDir = None, seed: int = 0,
                  split_file: str | os.PathLike | None = None) -> ImageSet | tuple[ImageSet, ...]:
     """Load one split (or a tuple of splits, decoded once) of a dataset as :class:`ImageSet`.
 
-    Datasets and splits (NB201 naming):
+    Datasets and splits (NB201 naming, aliases and sizes in :mod:`nasbeff.datasets`):
 
-    * ``cifar10``: ``train`` (50k) and ``test`` == ``ori-test`` (10k). NB201's "cifar10" setting
-      trains on all 50k, so there is no validation split here.
+    * ``cifar10``: ``train`` (50k) and ``ori-test`` (10k; ``test`` is accepted). NB201's "cifar10"
+      setting trains on all 50k, so there is no validation split here.
     * ``cifar10-valid``: ``train`` (25k) / ``x-valid`` (the other 25k of the train set) /
       ``ori-test`` (10k). The halves are OUR seeded stratified split (2,500 per class each), not
       NB201's ``cifar-split.txt``, unless ``split_file`` (JSON with ``train`` and ``valid`` index
@@ -533,13 +540,16 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
       ``split_file`` (JSON with ``xvalid`` and ``xtest``, as NB201's ``*-test-split.txt``) is given.
     * ``digits``: ``train`` / ``valid`` of :func:`load_digits` (``root`` is ignored).
 
-    ``root`` is the folder holding the files (or a CIFAR-10 ``.tar``/``.tar.gz``); see
-    :func:`read_source` for ``cache_dir``. ``seed`` only affects the seeded splits.
-    Ambiguous split names (e.g. ``test`` for ``cifar10-valid``) raise ValueError with an explanation.
+    ``root`` is the folder holding the files (or a CIFAR-10 ``.tar``/``.tar.gz``). The decoded
+    source is cached in ``cache_dir``: by default :func:`default_cache_dir` (``$NASBEFF_CACHE``);
+    False disables the cache (see :func:`read_source`). ``seed`` only affects the seeded splits.
+    Names are checked before any file is touched: ambiguous splits (e.g. ``test`` for
+    ``cifar10-valid``) raise ValueError with an explanation. A truncated or corrupt source raises
+    :class:`DataFormatError` naming the file.
     """
-    name = canonical_name(name)
+    name = canonical_dataset(name)
     many = not isinstance(split, str)
-    splits = [check_split(name, s) for s in (split if many else [split])]
+    splits = [canonical_split(name, s) for s in (split if many else [split])]
     if name == "digits":
         tr, va = load_digits(seed=seed)
         sets = {"train": tr, "valid": va}
@@ -565,7 +575,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
         if s == "train":
             return _need("train")
         full = _need("test")
-        if s in ("test", "ori-test"):
+        if s == "ori-test":
             return full
         if split_file is not None:
             va, te = _read_split_file(split_file, (("xvalid", "x-valid", "valid"), ("xtest", "x-test", "test")),

@@ -30,6 +30,19 @@ def shared_data() -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def _cache_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("nasbeff-cache")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(_cache_root, monkeypatch):
+    """Decoded-data caches go to a temporary folder (shared by the session: entries are keyed by
+    content), never into the working tree or the user's cache dir."""
+    monkeypatch.setenv("NASBEFF_CACHE", str(_cache_root))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_torch():
     torch.manual_seed(0)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import tarfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -282,13 +284,10 @@ def test_error_paths(tmp_path, cifar10_dir):
 
 # ------------------------------------------------------------------------------------- cache
 
-def test_cache_hit_and_invalidation(cifar10_dir, tmp_path, monkeypatch):
-    folder, _ = cifar10_dir
-    cache = tmp_path / "cache"
-    first = load_dataset("cifar10", folder, "train", cache_dir=cache)
-    assert len(list(cache.glob("cifar10_*.npz"))) == 1
-
-    calls = []
+@pytest.fixture()
+def decode_calls(monkeypatch) -> list[str]:
+    """The source kinds decoded from now on (a cache hit decodes nothing)."""
+    calls: list[str] = []
     real = D._decode_source
 
     def spy(kind, path):
@@ -296,19 +295,141 @@ def test_cache_hit_and_invalidation(cifar10_dir, tmp_path, monkeypatch):
         return real(kind, path)
 
     monkeypatch.setattr(D, "_decode_source", spy)
-    again = load_dataset("cifar10-valid", folder, "ori-test", cache_dir=cache)  # shares the cifar10 cache
+    return calls
+
+
+def test_cache_keyed_by_content(cifar10_dir, tmp_path, decode_calls):
+    folder, _ = cifar10_dir
+    cache = tmp_path / "cache"
+    first = load_dataset("cifar10", folder, "train", cache_dir=cache)
+    entries = list(cache.glob("cifar10_*.npz"))
+    assert len(entries) == 1 and decode_calls == ["cifar10-batches"]
+    again = load_dataset("cifar10-valid", folder, "ori-test", cache_dir=cache)  # shares the cifar10 entry
     second = load_dataset("cifar10", folder, "train", cache_dir=cache)
-    assert calls == []
+    assert decode_calls == ["cifar10-batches"]
     np.testing.assert_array_equal(second.images, first.images)
     np.testing.assert_array_equal(second.labels, first.labels)
     assert second.classes == first.classes and len(again) == 6
+    copy = tmp_path / "elsewhere" / "cifar-10-batches-py"  # same bytes at another path: same entry
+    shutil.copytree(folder, copy)
     st = (folder / "test_batch").stat()
-    os.utime(folder / "test_batch", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # source changed
+    os.utime(folder / "test_batch", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same bytes
+    load_dataset("cifar10", copy, "train", cache_dir=cache)
     load_dataset("cifar10", folder, "train", cache_dir=cache)
-    assert calls == ["cifar10-batches"]
-    (cache / next(cache.glob("*.npz")).name).write_bytes(b"corrupt")  # broken cache: decode again
-    load_dataset("cifar10", folder, "train", cache_dir=cache)
-    assert len(calls) == 2
+    assert decode_calls == ["cifar10-batches"] and list(cache.glob("cifar10_*.npz")) == entries
+    _dump(copy / "test_batch", {b"data": _chw_rows(3, 32), b"labels": [1, 2, 3]})  # new content: new entry
+    assert load_dataset("cifar10", copy, "test", cache_dir=cache).labels.tolist() == [1, 2, 3]
+    assert decode_calls == ["cifar10-batches"] * 2 and len(list(cache.glob("cifar10_*.npz"))) == 2
+    assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]  # atomic writes leave nothing
+
+
+def test_cache_default_folder(cifar10_dir, tmp_path, monkeypatch, decode_calls):
+    folder, _ = cifar10_dir
+    monkeypatch.setenv("NASBEFF_CACHE", str(tmp_path / "nc"))
+    assert D.default_cache_dir() == tmp_path / "nc"
+    load_dataset("cifar10", folder, "train")
+    assert len(list((tmp_path / "nc").glob("cifar10_*.npz"))) == 1
+    load_dataset("cifar10", folder, "train")
+    assert decode_calls == ["cifar10-batches"]
+    assert not list(folder.rglob("*.npz"))  # nothing beside the data
+    load_dataset("cifar10", folder, "train", cache_dir=False)  # no cache at all
+    assert decode_calls == ["cifar10-batches"] * 2
+    monkeypatch.delenv("NASBEFF_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert D.default_cache_dir() == tmp_path / "xdg" / "nasbeff"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert D.default_cache_dir() == tmp_path / "home" / ".cache" / "nasbeff"
+
+
+def test_corrupt_cache_warns_once_and_rebuilds(cifar10_dir, tmp_path, decode_calls):
+    folder, _ = cifar10_dir
+    cache = tmp_path / "cache"
+    want = load_dataset("cifar10", folder, "train", cache_dir=cache)
+    entry = next(cache.glob("cifar10_*.npz"))
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])  # truncated
+    with pytest.warns(RuntimeWarning, match=f"{entry}: unreadable data cache.*rebuilding"):
+        got = load_dataset("cifar10", folder, "train", cache_dir=cache)
+    np.testing.assert_array_equal(got.images, want.images)
+    assert decode_calls == ["cifar10-batches"] * 2
+    load_dataset("cifar10", folder, "train", cache_dir=cache)  # rebuilt: a hit again
+    assert decode_calls == ["cifar10-batches"] * 2
+    entry.write_bytes(b"garbage")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per file already: no second warning
+        load_dataset("cifar10", folder, "train", cache_dir=cache)
+    assert decode_calls == ["cifar10-batches"] * 3
+
+
+def test_unwritable_cache_still_loads(cifar10_dir, tmp_path, monkeypatch):
+    folder, _ = cifar10_dir
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.warns(RuntimeWarning, match="cannot write the data cache"):
+        assert len(load_dataset("cifar10", folder, "train", cache_dir=blocker)) == 30
+
+    def disk_full(f, **arrays):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(D.np, "savez", disk_full)
+    cache = tmp_path / "cache"
+    with pytest.warns(RuntimeWarning, match="No space left"):
+        assert len(load_dataset("cifar10", folder, "test", cache_dir=cache)) == 6
+    assert not list(cache.glob("*.npz")) and not list(cache.glob(".*"))  # no partial entry, no temp file
+
+
+# ------------------------------------------------------------------------------------- doors: bad archives
+
+def _assert_one_line_naming(err, path: Path) -> None:
+    msg = str(err.value)
+    assert type(err.value) is DataFormatError and msg.startswith(str(path)) and "\n" not in msg
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # no EOFError & co. in the traceback
+
+
+@pytest.mark.parametrize("suffix,mode", [(".tar.gz", "w:gz"), (".tar", "w"), (".tar.bz2", "w:bz2")])
+def test_truncated_archive(tmp_path, suffix, mode):
+    _write_tree(tmp_path / "tree")
+    whole = tmp_path / f"whole{suffix}"
+    with tarfile.open(whole, mode) as tf:
+        tf.add(tmp_path / "tree", arcname="cifar10")
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(DataFormatError) as err:
+        load_dataset("cifar10", cut, "train")
+    _assert_one_line_naming(err, cut)
+    assert "truncated or corrupt" in str(err.value)
+    assert len(load_dataset("cifar10", whole, "train")) == 9
+
+
+def test_garbage_archive(tmp_path):
+    bad = tmp_path / "cifar10.tar"
+    bad.write_bytes(b"nope" * 1000)
+    with pytest.raises(DataFormatError) as err:
+        load_dataset("cifar10", bad, "train")
+    _assert_one_line_naming(err, bad)
+    gz = tmp_path / "cifar10.tar.gz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00" + b"\xff" * 2000)  # a gzip header, then garbage
+    with pytest.raises(DataFormatError) as err:
+        load_dataset("cifar10", gz, "train")
+    _assert_one_line_naming(err, gz)
+
+
+def test_broken_pickle_batch(cifar10_dir, tmp_path):
+    folder, _ = cifar10_dir
+    raw = (folder / "data_batch_2").read_bytes()
+    (folder / "data_batch_2").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataFormatError) as err:
+        load_dataset("cifar10", folder, "train")
+    _assert_one_line_naming(err, folder / "data_batch_2")
+    assert "truncated or corrupt" in str(err.value)
+    tar_path = tmp_path / "cifar-10-python.tar.gz"  # the same broken batch inside the official tar layout
+    with tarfile.open(tar_path, "w:gz") as tf:
+        tf.add(folder, arcname="cifar-10-batches-py")
+    with pytest.raises(DataFormatError) as err:
+        load_dataset("cifar10", tar_path, "train")
+    _assert_one_line_naming(err, tar_path)
+    assert "data_batch_2" in str(err.value)
 
 
 # ------------------------------------------------------------------------------------- batches
@@ -402,11 +523,18 @@ def test_cuda_batches_match_cpu():
 # ------------------------------------------------------------------------------------- real data
 
 @pytest.mark.slow
-def test_real_cifar10_tar(shared_data, tmp_path):
+def test_real_cifar10_tar(shared_data, tmp_path, monkeypatch):
     tar_path = shared_data / "cifar10" / "cifar10_jpeg.tar.gz"
     if not tar_path.is_file():
         pytest.skip("cifar10_jpeg.tar.gz absent")
+    monkeypatch.setenv("NASBEFF_CACHE", str(tmp_path / "cache"))
     train, test = load_dataset("cifar10", tar_path, ("train", "test"))
+    entries = list((tmp_path / "cache").glob("cifar10_*.npz"))
+    assert len(entries) == 1 and entries[0].stat().st_size > 180_000_000  # 60k x 32 x 32 x 3 bytes
+    copy = tmp_path / "copy.tar.gz"
+    shutil.copyfile(tar_path, copy)
+    monkeypatch.setattr(D, "_decode_source", lambda kind, path: pytest.fail("decoded again"))
+    np.testing.assert_array_equal(load_dataset("cifar10-valid", copy, "ori-test").images, test.images)
     assert len(train) + len(test) == 60_000
     assert train.images.shape == (50_000, 32, 32, 3) and test.images.shape == (10_000, 32, 32, 3)
     np.testing.assert_array_equal(train.labels, np.repeat(np.arange(10), 5000))
