@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .datasets import check_subset_size
 from .data import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
 from .predictors import best_seen_value, fit_beta_curve, last_seen_value
 from .probe import NCP
@@ -68,11 +69,11 @@ class StudyConfig:
             raise ValueError(f"probe_bn_position must be before or after, got {self.probe_bn_position!r}")
         if self.train_size < 1 or self.valid_size < 1:
             raise ValueError(f"train_size and valid_size must be >= 1, got {self.train_size}, {self.valid_size}")
-        check_subset_size(self.dataset, "train", self.train_size, "train_size")
-        check_subset_size(self.dataset, "x-valid", self.valid_size, "valid_size")
+        check_subset_size(self.dataset, "train", self.train_size, "--train-size")
+        check_subset_size(self.dataset, "x-valid", self.valid_size, "--valid-size")
         for n in (self.beta_samples, *self.extra_beta_samples):
             if not 1 <= n <= self.train_size:
-                raise ValueError(f"beta_eff sample size {n} must lie in 1..train_size ({self.train_size})")
+                raise ValueError(f"--beta-samples {n} must lie in 1..--train-size ({self.train_size})")
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, schedule_epochs=self.schedule_epochs, lr=self.lr,
@@ -110,15 +111,6 @@ def load_study_data(root: str | os.PathLike, cfg: StudyConfig, cache_dir: str | 
         valid = stratified_subset(valid, cfg.valid_size, seed=cfg.data_seed + 1)
     mean, std = dataset_stats("cifar10")
     return StudyData(train, valid, tuple(mean), tuple(std))
-
-
-_SPLIT_SIZES = {("cifar10-valid", "train"): 25_000, ("cifar10-valid", "x-valid"): 25_000}  # merge: datasets.split_size
-
-
-def check_subset_size(dataset: str, split: str, size: int, what: str) -> None:
-    n = _SPLIT_SIZES.get((dataset, split))
-    if n is not None and size > n:
-        raise ValueError(f"{what} {size} is more than the {n:,} images of {dataset} {split}")
 
 
 def run_key(index: int, cfg: StudyConfig) -> RunKey:

@@ -1,0 +1,85 @@
+"""Golden rows after the redesign: the same four workloads through the new API/CLI, compared with
+the rows recorded before it (experiments/refactor_golden/*_before.*) to 1e-6; timings excluded.
+Run from the repository root: python experiments/refactor_golden/after.py <scratch folder>."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from nasbeff.runs.demo import RankDemoConfig, run_rank_demo
+
+HERE = Path(__file__).resolve().parent
+TMP = Path(sys.argv[1])
+DATA = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parents[2] / "shared/data/cifar10/cifar10_jpeg.tar.gz"
+
+
+def close(a, b, where):
+    """a == b to 1e-6 (relative for large values), recursively; NaN == NaN."""
+    if isinstance(a, dict):
+        keys = set(a) | set(b)
+        bad = []
+        for k in sorted(keys):
+            if k not in a or k not in b:
+                bad.append(f"{where}.{k}: only in {'after' if k in a else 'before'}")
+            else:
+                bad += close(a[k], b[k], f"{where}.{k}")
+        return bad
+    if isinstance(a, (list, tuple)):
+        if len(a) != len(b):
+            return [f"{where}: length {len(a)} vs {len(b)}"]
+        return [m for x, y, i in zip(a, b, range(len(a))) for m in close(x, y, f"{where}[{i}]")]
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        if math.isnan(a) and math.isnan(b):
+            return []
+        return [] if abs(a - b) <= 1e-6 * max(1.0, abs(b)) else [f"{where}: {a!r} vs {b!r}"]
+    return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    report = {}
+    # 1. demo --quick
+    res = run_rank_demo(RankDemoConfig.quick(png=None))
+    before = json.loads((HERE / "demo_before.json").read_text())
+    drop = ("seconds", "beff_fallback", "beff_out_of_range")
+    rows = [{k: v for k, v in r.items() if not any(d in k for d in drop)} for r in res.rows]
+    for r_after, r_before in zip(rows, before["rows"]):  # the fallback door: no LSV under beff_pred
+        if not math.isfinite(r_after["beff_pred"]):
+            r_after["beff_pred"] = r_before["beff_pred"] if r_before["beff_pred"] == r_before["lsv"] else math.nan
+    table = [{k: v for k, v in r.items() if k not in ("column", "seconds")} for r in res.table]
+    report["demo"] = close({"rows": rows, "table": table, "noise_ceiling": res.noise_ceiling}, before, "demo")
+    # 2-3. rank 2 archs x 2 epochs, 10 archs x every proxy: store metrics (timings dropped)
+    from nasbeff import proxies
+
+    py = sys.executable
+    subprocess.run([py, "-m", "nasbeff", "rank", "--data", str(DATA), "--archs", "0,1", "--epochs", "2", "--train-size",
+                    "1000", "--valid-size", "500", "--beta-samples", "256", "--store", str(TMP / "r.sqlite"), "--out",
+                    str(TMP / "rank.csv"), "--threads", "1"], check=True)
+    subprocess.run([py, "-m", "nasbeff", "score", "--data", str(DATA), "--archs", "0-9", "--proxies",
+                    ",".join(proxies.available_before_redesign()) if hasattr(proxies, "available_before_redesign")
+                    else ",".join(json.loads((HERE / "score_store_before.json").read_text()) and
+                                  sorted({k.split("|")[1] for k in json.loads((HERE / "score_store_before.json").read_text())})),
+                    "--batches", "2", "--store", str(TMP / "s.sqlite"), "--out", str(TMP / "score.csv"), "--threads", "1"],
+                   check=True)
+    for name, store in (("rank_store", "r.sqlite"), ("score_store", "s.sqlite")):
+        subprocess.run([py, str(HERE / "dump_store.py"), str(TMP / store), str(TMP / f"{name}.json")], check=True)
+        report[name] = close(json.loads((TMP / f"{name}.json").read_text()),
+                             json.loads((HERE / f"{name}_before.json").read_text()), name)
+    # 4. search, 3 seeds
+    subprocess.run([py, "-m", "nasbeff", "search", "--method", "rea,random,warmup_rea", "--scorer", "benchmark",
+                    "--seeds", "3", "--out", str(TMP / "search.csv")], check=True)
+    a, b = (TMP / "search.csv").read_text().splitlines(), (HERE / "search_before.csv").read_text().splitlines()
+    report["search"] = [] if a == b else [f"search rows differ: {len(a)} vs {len(b)} lines"]
+    for k, v in report.items():
+        print(f"{k}: {'identical to 1e-6' if not v else f'{len(v)} differences'}")
+        for m in v[:10]:
+            print("   ", m)
+    sys.exit(1 if any(report.values()) else 0)
+
+
+if __name__ == "__main__":
+    main()
