@@ -322,3 +322,86 @@ def test_errors(view):
                   population_size=1, sample_size=1)
     with pytest.raises(ValueError, match="extend"):
         RandomSearch(b).run(100.0, 0).truncate(200.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Golden trajectories (recorded on main fdbfdd1, before search consumed the space protocol)
+# ---------------------------------------------------------------------------------------------
+
+def _digest(t: Trajectory) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in ("indices", "best", "costs", "stage"):
+        h.update(np.ascontiguousarray(getattr(t, f)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _golden_runs(view) -> dict[str, tuple[int, int, str]]:
+    """(evaluations, best_index, digest of indices/best/costs/stage) per run: REA, random and
+    warm-up REA (naswot_v1) with the benchmark scorer, budget 12000 s, seeds 0-2; REA with uniform
+    mutation; REA and warm-up REA inside a random pool of 300 archs."""
+    b, nw = make_scorer("benchmark", view), make_scorer("naswot_v1", view)
+    pool = np.sort(np.random.default_rng(0).choice(N, 300, replace=False))
+    bp, zp = make_scorer("benchmark", view, pool=pool), make_scorer("zen", view, pool=pool)
+    opts = {"rea": RegularizedEvolution(b), "random": RandomSearch(b), "warmup_rea": WarmupREA(b, nw, pool_size=1000),
+            "rea_uniform": RegularizedEvolution(b, mutation="uniform"), "pool_rea": RegularizedEvolution(bp),
+            "pool_warmup_rea": WarmupREA(bp, zp, pool_size=100)}
+    out = {}
+    for name, opt in opts.items():
+        for seed in range(3):
+            t = opt.run(12000.0, seed)
+            out[f"{name}/{seed}"] = (t.evaluations, t.best_index, _digest(t))
+    return out
+
+
+GOLDEN_FAKE: dict[str, tuple[int, int, str]] = {
+    'pool_rea/0': (100, 82, 'ab690216760f5f1a'),
+    'pool_rea/1': (100, 82, 'bfffbc49d5e1115a'),
+    'pool_rea/2': (100, 629, '75c901d4f65aedab'),
+    'pool_warmup_rea/0': (199, 82, '4f298ebaa4c01bf6'),
+    'pool_warmup_rea/1': (199, 82, '5a6a3a0b8f84c38d'),
+    'pool_warmup_rea/2': (199, 82, 'cd7c327ebb7d78e1'),
+    'random/0': (100, 5590, 'c53e926ac713ad32'),
+    'random/1': (100, 2510, '34414dd06cf544d2'),
+    'random/2': (100, 11705, '97bcc44ffb98c6ef'),
+    'rea/0': (100, 1462, 'ab997e6bc22f71ee'),
+    'rea/1': (100, 1462, '25099d282d5a5d09'),
+    'rea/2': (100, 3456, 'c733f46b73b74112'),
+    'rea_uniform/0': (100, 1869, 'e00b34257a876714'),
+    'rea_uniform/1': (100, 7209, '84c0ab16b81c1fc3'),
+    'rea_uniform/2': (100, 5836, 'ab31b97f1cb21e37'),
+    'warmup_rea/0': (1091, 1654, '03d733d0f7aab941'),
+    'warmup_rea/1': (1091, 1462, '6ec1ae07d81259f7'),
+    'warmup_rea/2': (1091, 1462, 'f981564c5dfac0ab'),
+}
+GOLDEN_REAL: dict[str, tuple[int, int, str]] = {
+    'pool_rea/0': (99, 5645, '7dc1bb723d524987'),
+    'pool_rea/1': (97, 10545, '45869794c0dcc4e0'),
+    'pool_rea/2': (103, 12761, '999bf458b9226e4b'),
+    'pool_warmup_rea/0': (202, 12761, 'beb48200e013dc2e'),
+    'pool_warmup_rea/1': (203, 10360, 'eb01e898b2f01978'),
+    'pool_warmup_rea/2': (197, 12761, '11925b04c7fcf1fb'),
+    'random/0': (109, 11400, 'cdbcc56cf065ee61'),
+    'random/1': (108, 10676, 'c92344e34fa00e0b'),
+    'random/2': (107, 13925, 'a73b982776a9225a'),
+    'rea/0': (94, 9930, '480a0e95c897c189'),
+    'rea/1': (98, 1317, '433eb1845c8cd713'),
+    'rea/2': (102, 3731, '6d3718f34453e95c'),
+    'rea_uniform/0': (90, 6111, 'fd65cf5275001fd8'),
+    'rea_uniform/1': (102, 655, 'e4121093332ef5af'),
+    'rea_uniform/2': (91, 81, '36ffee8c947fefa5'),
+    'warmup_rea/0': (1081, 8135, 'fb1c27f3ab802f01'),
+    'warmup_rea/1': (1079, 13539, '00f70584eec03059'),
+    'warmup_rea/2': (1098, 11146, '395cae1a7a288169'),
+}
+
+
+def test_golden_trajectories_synthetic(view):
+    assert _golden_runs(view) == GOLDEN_FAKE
+
+
+def test_golden_trajectories_real(shared_data_or_none):
+    if shared_data_or_none is None:
+        pytest.skip("../shared/data is absent")
+    assert _golden_runs(NB201Table(shared_data_or_none).without_test()) == GOLDEN_REAL
