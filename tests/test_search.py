@@ -405,3 +405,186 @@ def test_golden_trajectories_real(shared_data_or_none):
     if shared_data_or_none is None:
         pytest.skip("../shared/data is absent")
     assert _golden_runs(NB201Table(shared_data_or_none).without_test()) == GOLDEN_REAL
+
+
+# ---------------------------------------------------------------------------------------------
+# The search workflow (nasbeff.runs.search)
+# ---------------------------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from nasbeff.runs.search import ColumnTable, SearchConfig, SearchTable, load_table, run_search  # noqa: E402
+from nasbeff.spaces import NATSSizeSpace  # noqa: E402
+
+GOLDEN_CSV = Path(__file__).resolve().parents[1] / "experiments" / "refactor_golden" / "search_before.csv"
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"methods": ("bananas",)}, "unknown --method 'bananas'"),
+    ({"methods": ()}, "--method is empty"),
+    ({"methods": "rea,rea"}, "lists a name twice"),
+    ({"scorers": ("synflow",)}, "unknown --scorer 'synflow'"),
+    ({"scorers": ("zen",), "space": "nats-size"}, "unknown --scorer 'zen'; choose from benchmark, beff"),
+    ({"warmup_scorer": "nope"}, "unknown --warmup-scorer 'nope'"),
+    ({"methods": ("warmup_rea",), "space": "sss"}, "unknown --warmup-scorer 'naswot_v1'"),
+    ({"warmup_pool": 0}, "--warmup-pool >= 1"),
+    ({"budget": 0.0}, "--budget must be a number > 0"),
+    ({"budget": math.nan}, "--budget"),
+    ({"budget": math.inf}, "--budget"),
+    ({"budget": "12000"}, "--budget"),
+    ({"seeds": 0}, "--seeds >= 1"),
+    ({"seeds": 2.5}, "--seeds must be an integer"),
+    ({"seed": -1}, "--seed >= 0"),
+    ({"points": 0}, "--points >= 1"),
+    ({"space": "nats"}, "unknown --space 'nats'"),
+    ({"pool_column": ""}, "--pool-column"),
+])
+def test_search_config_rejects(tmp_path, kw, msg):
+    with pytest.raises(ValueError, match=msg) as err:
+        SearchConfig(**{"out": tmp_path / "s.csv", **kw})
+    assert "\n" not in str(err.value)
+
+
+def test_search_config_paths(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="cannot write to"):
+        SearchConfig(out=blocker / "sub" / "s.csv")
+    with pytest.raises(ValueError, match="is a folder"):
+        SearchConfig(out=tmp_path)
+    with pytest.raises(FileNotFoundError, match="--pool-csv"):
+        SearchConfig(scorers=("beff",), pool_csv=tmp_path / "none.csv", out=tmp_path / "s.csv")
+    with pytest.raises(FileNotFoundError, match="--shared"):
+        SearchConfig(shared=tmp_path / "nowhere", out=tmp_path / "s.csv")
+    cfg = SearchConfig(methods="rea,random", space="tss", budget=100, out=str(tmp_path / "s.csv"))  # type: ignore
+    assert cfg.methods == ("rea", "random") and cfg.space == "nb201" and cfg.budget == 100.0
+    assert isinstance(cfg.out, Path) and SearchConfig(space="sss", out=tmp_path / "s.csv").space == "nats-size"
+    with pytest.raises(ValueError, match="needs --shared"):
+        run_search(SearchConfig(space="nats-size", out=tmp_path / "s.csv"))
+
+
+def test_run_search_nb201_matches_golden_rows(shared_data_or_none, tmp_path):
+    """The 3-seed search recorded before the redesign (main fdbfdd1), byte for byte."""
+    if shared_data_or_none is None:
+        pytest.skip("../shared/data is absent")
+    cfg = SearchConfig(methods=("rea", "random", "warmup_rea"), seeds=3, shared=shared_data_or_none,
+                       out=tmp_path / "search.csv")
+    seen = []
+    res = run_search(cfg, lambda done, total, label: seen.append((done, total)))
+    assert res.out.read_bytes() == GOLDEN_CSV.read_bytes()
+    assert seen[0] == (0, 9) and seen[-1] == (9, 9) and len(res.trajectories) == 9
+    assert [(r["method"], r["runs"], r["n"]) for r in res.summary] == [("rea", 3, 3), ("random", 3, 3),
+                                                                        ("warmup_rea", 3, 3)]
+    assert len(res.rows) == 9 * 23 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_run_search_nb201_pool(shared_data_or_none, tmp_path):
+    if shared_data_or_none is None:
+        pytest.skip("../shared/data is absent")
+    table = NB201Table(shared_data_or_none)
+    pool = np.sort(np.random.default_rng(1).choice(N, 60, replace=False))
+    csv_path = tmp_path / "rank.csv"
+    csv_path.write_text("index,beff_pred,gpu_seconds\n" + "".join(
+        f"{i},{table.column('c10_valid', int(i)) - 1.0},{30.0}\n" for i in pool))
+    cfg = SearchConfig(methods=("rea", "warmup_rea"), scorers=("benchmark", "beff"), warmup_scorer="beff",
+                       in_pool=True, pool_csv=csv_path, seeds=3, budget=1500.0, points=3, shared=shared_data_or_none,
+                       out=tmp_path / "s.csv")
+    res = run_search(cfg, table=table)
+    assert {r["best_index"] for r in res.rows} <= set(pool.tolist()) | {-1}
+    assert [(r["method"], r["scorer"], r["warmup_scorer"]) for r in res.summary] == [
+        ("rea", "benchmark", None), ("rea", "beff", None), ("warmup_rea", "benchmark", "beff"),
+        ("warmup_rea", "beff", "beff")]
+
+
+class _RecordingTable(ColumnTable):
+    """Records which columns are read, in order (the view and the table alike)."""
+
+    reads: list[str]
+
+    def column(self, name, index=None):
+        self.reads.append(name)
+        return super().column(name, index)
+
+
+def _size_truth(seed: int = 0) -> tuple[list[str], dict[str, np.ndarray]]:
+    """A made-up NATS-size ground truth: validation rises with total width (optimum
+    64:64:64:64:64), test = validation + noise, 90-epoch training time grows with width."""
+    sz = NATSSizeSpace()
+    rng = np.random.default_rng(seed)
+    pos = np.array([sz.encode(i) for i in range(sz.size)], dtype=np.float64)
+    valid = 70.0 + 0.5 * pos.sum(axis=1) + rng.normal(0.0, 0.3, sz.size)
+    valid[-1] = valid.max() + 1.0
+    return [sz.arch(i) for i in range(sz.size)], {
+        "c10_valid": valid, "c10_test": valid + rng.normal(0.0, 0.2, sz.size),
+        "train_time_s_c10valid": 50.0 + 2.0 * pos.sum(axis=1)}
+
+
+def test_run_search_size_space_with_a_table_made_here(tmp_path):
+    archs, cols = _size_truth()
+    table = _RecordingTable(archs, cols, "made-here")
+    table.reads = []
+    assert isinstance(table, SearchTable)
+    cfg = SearchConfig(methods=("rea", "random"), seeds=3, budget=20000.0, points=4, space="nats-size",
+                       out=tmp_path / "size.csv")
+    res = run_search(cfg, table=table)
+    assert table.reads[-1] == "c10_test" and table.reads.count("c10_test") == 1  # read after the search
+    rea = [t for t in res.trajectories if t.method == "rea"]
+    top = np.argsort(-cols["c10_valid"])[:33]  # the best 0.1% of the space by validation
+    assert all(t.best_index in top for t in rea) and 32767 in {t.best_index for t in rea}  # REA climbs the gradient
+    assert all(t.indices.max() < 32768 for t in res.trajectories)
+    cost = cols["train_time_s_c10valid"][res.trajectories[0].indices[0]] * 12 / 90
+    assert res.trajectories[0].costs[0] == pytest.approx(cost)
+    last = [r for r in res.rows if r["method"] == "rea" and r["budget_s"] == 20000.0]
+    assert "64:64:64:64:64" in [r["best_arch_str"] for r in last]
+    assert res.summary[0]["mean"] == pytest.approx(np.mean(cols["c10_test"][[t.best_index for t in rea]]))
+    assert res.summary[0]["mean"] > res.summary[1]["mean"]  # REA beats random search here
+    text = res.out.read_text().splitlines()
+    assert text[0].startswith("method,scorer,warmup_scorer,seed,budget_s") and len(text) == 1 + len(res.rows)
+
+    # the same ground truth as a CSV given by --shared, and a beff pool of size archs
+    truth_csv = tmp_path / "nats_size_truth.csv"
+    with open(truth_csv, "w") as f:
+        f.write("index,arch_str,c10_valid,c10_test,train_time_s_c10valid\n")
+        for i, a in enumerate(archs):
+            vals = ",".join(repr(float(cols[c][i])) for c in ("c10_valid", "c10_test", "train_time_s_c10valid"))
+            f.write(f"{i},{a},{vals}\n")
+    pool = np.random.default_rng(3).choice(32768, 100, replace=False)
+    pool_csv = tmp_path / "size_rank.csv"
+    pool_csv.write_text("index,beff_pred,gpu_seconds\n" + "".join(
+        f"{i},{cols['c10_valid'][i]},{10.0}\n" for i in pool))
+    cfg2 = SearchConfig(methods=("rea",), scorers=("benchmark", "beff"), in_pool=True, pool_csv=pool_csv, seeds=3,
+                        budget=3000.0, points=2, space="sss", shared=truth_csv, out=tmp_path / "size2.csv")
+    res2 = run_search(cfg2)
+    best = int(pool[np.argmax(cols["c10_valid"][pool])])
+    assert {t.best_index for t in res2.trajectories if t.scorer == "beff"} == {best}
+    assert {r["best_index"] for r in res2.rows} <= set(pool.tolist()) | {-1}
+
+
+def test_size_table_sources(tmp_path):
+    archs, cols = _size_truth(1)
+
+    class FakeSSS:  # the slice of the nats_bench sss API that from_nats_api reads
+        def __len__(self) -> int:
+            return len(archs)
+
+        def arch(self, i: int) -> str:
+            return archs[i]
+
+        def get_more_info(self, i, dataset, hp, is_random):
+            assert hp == "90" and is_random is False
+            if dataset == "cifar10-valid":
+                return {"valid-accuracy": cols["c10_valid"][i], "train-all-time": cols["train_time_s_c10valid"][i]}
+            return {"test-accuracy": cols["c10_test"][i]}
+
+    t = ColumnTable.from_nats_api(FakeSSS())
+    assert t.arch(5) == archs[5] and t.column("c10_test", 7) == cols["c10_test"][7]
+    with pytest.raises(HiddenTestAccuracyError):
+        t.without_test().column("c10_test")
+    bad = tmp_path / "short.csv"
+    bad.write_text("index,arch_str,c10_valid\n0,8:8:8:8:8,50\n")
+    with pytest.raises(ValueError, match="0..32767"):
+        load_table("nats-size", bad)
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(ValueError, match="bin.csv is not a text CSV"):
+        load_table("nats-size", binary)
