@@ -353,7 +353,7 @@ def read_scores_csv(path: str | os.PathLike, column: str,
     ``nasbeff rank`` output); empty or ``nan`` cells are NaN. Errors name the file."""
     need = ["index", column] + ([cost_column] if cost_column else [])
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             missing = [c for c in need if c not in (reader.fieldnames or [])]
             if missing:

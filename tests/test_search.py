@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nasbeff.benchmarks import HiddenTestAccuracyError, NB201Table, SearchView, check_split, shared_data_dir
+from nasbeff.runs.search import ColumnTable, SearchConfig, SearchTable, load_table, run_search
 from nasbeff.search import (
-    PROXY_COST_S, ArrayScorer, PoolScorer, RandomSearch, RegularizedEvolution, Scorer, TableScorer, Trajectory,
-    WarmupREA, benchmark_scorer, make_optimizer, make_scorer, run_seeds, summarize,
+    PROXY_COST_S, ArrayScorer, LazyScorer, PoolScorer, RandomSearch, RegularizedEvolution, Scorer, TableScorer,
+    Trajectory, WarmupREA, as_scorer, benchmark_scorer, make_optimizer, make_scorer, run_seeds, scorer_from_csv,
+    summarize,
 )
+from nasbeff.spaces import NATSSizeSpace
 from nasbeff.spaces.nb201 import NB201_NUM_ARCHS, NB201Arch, cut_off_indices, index_to_arch
 
 N = NB201_NUM_ARCHS
@@ -125,6 +129,55 @@ def test_pool_scorer_from_csv(tmp_path):
         PoolScorer.from_csv(p, "nope", "gpu_seconds")
     with pytest.raises(ValueError, match="exactly one"):
         PoolScorer.from_csv(p, "beff_pred")
+
+
+def test_as_scorer_is_the_one_adapter(tmp_path):
+    """An array (table column), a mapping (a CSV of proxies or predictions) and a live callable
+    give scorers that behave alike; the callable runs once per arch and only when asked."""
+    vals = np.linspace(0.0, 1.0, N)
+    arr = as_scorer("a", vals, 2.0)
+    some = {5: vals[5], 9: vals[9], 700: math.nan}
+    mp = as_scorer("m", some, {5: 1.0, 9: 2.0, 700: 3.0})
+    assert arr.pool is None and arr.score(9) == vals[9] and arr.cost(0) == 2.0
+    assert mp.pool.tolist() == [5, 9, 700] and mp.score(700) == -math.inf and mp.cost(9) == 2.0
+    assert as_scorer("m", some, 1.0, pool=[5, 9]).pool.tolist() == [5, 9]
+    with pytest.raises(ValueError, match="pool archs without a score, e.g. 10"):
+        as_scorer("m", some, 1.0, pool=[5, 10])
+    with pytest.raises(ValueError, match="costs .* are required"):
+        as_scorer("m", some)
+    assert as_scorer("s", vals, 1.0, invalid_at_or_below=0.5).score(0) == -math.inf
+    calls: list[int] = []
+
+    def live(i: int) -> tuple[float, float]:
+        calls.append(i)
+        return vals[i], 0.25 + i % 2
+
+    lazy = as_scorer("live", live)
+    assert isinstance(lazy, LazyScorer) and isinstance(lazy, Scorer) and calls == []
+    assert lazy.cost(3) == 1.25 and lazy.score(3) == vals[3] and lazy.cost(4) == 0.25 and calls == [3, 4]
+    assert as_scorer("live", live, 7.0).cost(11) == 7.0
+    with pytest.raises(ValueError, match="one fixed cost"):
+        as_scorer("live", live, np.ones(N))
+    with pytest.raises(ValueError, match="not scorable"):
+        as_scorer("live", live, pool=[1, 2]).score(3)
+    # the same search through each adapter: identical trajectories
+    table_like = RegularizedEvolution(as_scorer("x", vals, 1.0)).run(200.0, 0)
+    lazy_like = RegularizedEvolution(as_scorer("x", lambda i: (vals[i], 1.0))).run(200.0, 0)
+    mapping_like = RegularizedEvolution(as_scorer("x", dict(enumerate(vals.tolist())), 1.0)).run(200.0, 0)
+    assert _same(table_like, lazy_like) and _same(table_like, mapping_like)
+    # a per-arch CSV (nasbeff score / nasbeff rank output)
+    p = tmp_path / "scores.csv"
+    p.write_text("index,arch_str,naswot,naswot_seconds\n3,a,10.5,0.4\n8,b,12.0,0.5\n")
+    sc = scorer_from_csv(p, "naswot", "naswot_seconds")
+    assert sc.pool.tolist() == [3, 8] and sc.score(8) == 12.0 and sc.cost(3) == 0.4
+    binary = tmp_path / "scores.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage\x00")
+    with pytest.raises(ValueError, match="scores.bin"):
+        scorer_from_csv(binary, "naswot", cost=1.0)
+    dup = tmp_path / "dup.csv"
+    dup.write_text("index,v\n1,2\n1,3\n")
+    with pytest.raises(ValueError, match="twice"):
+        scorer_from_csv(dup, "v", cost=1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,11 +463,6 @@ def test_golden_trajectories_real(shared_data_or_none):
 # ---------------------------------------------------------------------------------------------
 # The search workflow (nasbeff.runs.search)
 # ---------------------------------------------------------------------------------------------
-
-from pathlib import Path  # noqa: E402
-
-from nasbeff.runs.search import ColumnTable, SearchConfig, SearchTable, load_table, run_search  # noqa: E402
-from nasbeff.spaces import NATSSizeSpace  # noqa: E402
 
 GOLDEN_CSV = Path(__file__).resolve().parents[1] / "experiments" / "refactor_golden" / "search_before.csv"
 
