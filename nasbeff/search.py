@@ -1,5 +1,6 @@
-"""Architecture search on NAS-Bench-201 by table lookup: random search, regularized evolution (REA)
-and a zero-cost warm-up REA, with pluggable scorers and a simulated time budget.
+"""Architecture search by table lookup on any :class:`~nasbeff.spaces.SearchSpace` (default NAS-Bench-201;
+also NATS-Bench size): random search, regularized evolution (REA) and a zero-cost warm-up REA, with
+pluggable scorers and a simulated time budget.
 
 Scorers
 -------
@@ -8,6 +9,12 @@ A :class:`Scorer` is a small protocol (NASLib style): ``score(index)`` (higher i
 sorted benchmark indices it can score, or ``None`` for the whole space. Optimizers sample and
 mutate only inside the (joint) pool.
 
+:func:`as_scorer` is the one adapter from a per-arch score source to a scorer: an array over the
+space (a table column), a mapping ``index -> score`` (a CSV of ``nasbeff score`` proxies or
+``nasbeff rank`` predictions, :func:`scorer_from_csv`) or a live callable
+``index -> (score, seconds)`` evaluated on demand (:class:`LazyScorer`). The named scorers below
+are built through it.
+
 * :func:`benchmark_scorer` (``'benchmark'``): the NATS-Bench simulated baseline. NATS scores an
   arch with its 12-epoch ``cifar10-valid`` validation accuracy; the offline table lacks that, so
   the stand-in is the 200-epoch x-valid seed mean (``c10_valid``), charged
@@ -15,12 +22,13 @@ mutate only inside the (joint) pool.
   time). The stand-in is a much stronger signal than the 12-epoch accuracy, so searches with it
   do better than the published numbers.
 * ``'zen'`` / ``'naswot_v1'``: published full-space proxy columns ``zen_c10`` / ``naswot_v1_c10``
-  (:class:`TableScorer`); the 341 cut-off archs (NaN / ``-1e8``) score ``-inf``. Costs
+  (:func:`table_scorer`); the 341 cut-off archs (NaN / ``-1e8``) score ``-inf``. Costs
   :data:`PROXY_COST_S`: zen 0.8 s (median per-arch time NASLib recorded with the published zen
   scores), naswot_v1 1.0 s (a conservative figure; NASLib's nwot takes 0.56 s, ours 0.44 s on
   one CPU thread).
-* :class:`PoolScorer`: per-arch predictions for a subset of archs (e.g. beta_eff from
-  ``benchmarks_data/nb201_cifar10_rank.csv``): ``PoolScorer.from_csv(path, 'beff_pred', 'gpu_seconds')``.
+* per-arch predictions for a subset of archs (e.g. beta_eff from
+  ``benchmarks_data/nb201_cifar10_rank.csv``): ``scorer_from_csv(path, 'beff_pred', 'gpu_seconds')``
+  (also :class:`PoolScorer`, kept for existing callers).
 
 Scorers read the benchmark only through :meth:`~nasbeff.benchmarks.NB201Table.without_test`, a
 :class:`~nasbeff.benchmarks.SearchView` that raises
@@ -40,15 +48,17 @@ distinct archs.
 
 Optimizers
 ----------
-All have ``run(budget_s, seed) -> Trajectory``. Defaults follow NATS-Bench's REA
-(``exps/NATS-algos/regularized_ea.py``): population 10, tournament of 3 members drawn with
-replacement from the population, the child is the best member mutated on one edge
-(:func:`~nasbeff.spaces.nb201.mutate_arch`, ``scheme='nats'``), the oldest member dies. Initial
-and random-search archs are uniform over the pool (with replacement).
+All take a ``space`` (default ``NB201Space()``) and have ``run(budget_s, seed) -> Trajectory``;
+they use only the space's ``sample`` / ``mutate`` / ``encode`` / ``size``. Defaults follow
+NATS-Bench's REA (``exps/NATS-algos/regularized_ea.py``): population 10, tournament of 3 members
+drawn with replacement from the population, the child is the best member mutated in one choice
+(``space.mutate``; on NB201 one edge, ``scheme='nats'``), the oldest member dies. Initial and
+random-search archs are uniform over the pool (with replacement).
 
 Inside a pool, a mutated child outside it is replaced by a pool arch at minimum Hamming distance
-(number of differing edges) from the child, ties at random, the parent excluded (when the pool has
-other archs). A child inside the pool is kept as is, so the full space behaves exactly as NATS.
+(number of differing choices of ``space.encode``) from the child, ties at random, the parent
+excluded (when the pool has other archs). A child inside the pool is kept as is, so the full space
+behaves exactly as NATS.
 """
 
 from __future__ import annotations
@@ -58,17 +68,18 @@ import math
 import os
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
 
 from .benchmarks import SearchView
-from .spaces.nb201 import NB201_NUM_ARCHS, NB201Arch, index_to_arch, mutate_arch
+from .spaces import NB201Space, SearchSpace
 
 __all__ = [
-    "Scorer", "ArrayScorer", "TableScorer", "PoolScorer", "benchmark_scorer", "make_scorer", "SCORERS",
+    "Scorer", "ScoreSource", "as_scorer", "ArrayScorer", "LazyScorer", "table_scorer", "TableScorer", "PoolScorer",
+    "read_scores_csv", "scorer_from_csv", "benchmark_scorer", "make_scorer", "SCORERS",
     "PROXY_COST_S", "NATS_EPOCHS", "Trajectory", "Optimizer", "RandomSearch", "RegularizedEvolution",
     "WarmupREA", "make_optimizer", "METHODS", "run_seeds", "summarize", "DEFAULT_BUDGETS",
 ]
@@ -78,6 +89,7 @@ PROXY_COST_S: dict[str, float] = {"zen": 0.8, "naswot_v1": 1.0}
 #: Epochs of NATS-Bench's simulated search evaluation (``hp='12'``).
 NATS_EPOCHS = 12
 _FULL_EPOCHS = 200
+_NB201_SIZE = NB201Space.size
 #: Budgets (simulated seconds) reported by default.
 DEFAULT_BUDGETS: tuple[float, ...] = (2000.0, 4000.0, 8000.0, 12000.0, 20000.0)
 
@@ -90,7 +102,7 @@ class Scorer(Protocol):
     """What an optimizer needs from a scorer."""
 
     name: str
-    pool: np.ndarray | None  # sorted indices the scorer can score; None = all NB201 archs
+    pool: np.ndarray | None  # sorted indices the scorer can score; None = the whole space
 
     def score(self, index: int) -> float:
         """Score of arch ``index``; higher is better (``-inf`` for the worst)."""
@@ -101,7 +113,7 @@ class Scorer(Protocol):
         ...
 
 
-def _check_pool(pool: Iterable[int] | None, n: int = NB201_NUM_ARCHS) -> np.ndarray | None:
+def _check_pool(pool: Iterable[int] | None, n: int = _NB201_SIZE) -> np.ndarray | None:
     if pool is None:
         return None
     p = np.asarray(list(pool) if not isinstance(pool, np.ndarray) else pool)
@@ -120,54 +132,151 @@ def _check_pool(pool: Iterable[int] | None, n: int = NB201_NUM_ARCHS) -> np.ndar
     return p
 
 
-class ArrayScorer:
-    """A scorer backed by per-arch arrays over the whole space (fast list lookups).
+class _PoolMember:
+    """Name, space size and pool of a scorer; :meth:`_check` refuses indices outside the pool."""
 
-    ``scores``: length :data:`NB201_NUM_ARCHS`; non-finite values become ``-inf`` (the worst).
-    ``costs``: one positive number for every arch, or a per-arch array (positive and finite on the
-    pool). ``pool``: indices the scorer may be asked about (None: all).
-    """
-
-    def __init__(self, name: str, scores, costs, pool: Iterable[int] | None = None) -> None:
+    def __init__(self, name: str, pool: Iterable[int] | None, size: int) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError("scorer name must be a non-empty string")
-        s = np.asarray(scores, dtype=np.float64)
-        if s.shape != (NB201_NUM_ARCHS,):
-            raise ValueError(f"scores must have shape ({NB201_NUM_ARCHS},), got {s.shape}")
-        self.name = name
-        self.pool = _check_pool(pool)
-        where = np.arange(NB201_NUM_ARCHS) if self.pool is None else self.pool
-        s = np.where(np.isfinite(s), s, -np.inf)
-        c = np.asarray(costs, dtype=np.float64)
-        if c.ndim == 0:
-            c = np.full(NB201_NUM_ARCHS, float(c))
-        if c.shape != (NB201_NUM_ARCHS,):
-            raise ValueError(f"costs must be a number or have shape ({NB201_NUM_ARCHS},), got {c.shape}")
-        bad = ~(np.isfinite(c[where]) & (c[where] > 0))
-        if bad.any():
-            raise ValueError(f"{name}: costs must be finite and > 0 (arch {int(where[np.argmax(bad)])} has "
-                             f"{c[where][bad][0]!r})")
-        mask = np.zeros(NB201_NUM_ARCHS, dtype=bool)
-        mask[where] = True
+        self.name, self.size = name, int(size)
+        self.pool = _check_pool(pool, self.size)
+        mask = np.zeros(self.size, dtype=bool)
+        mask[np.arange(self.size) if self.pool is None else self.pool] = True
         self._in_pool = mask
-        self._scores: list[float] = s.tolist()
-        self._costs: list[float] = c.tolist()
 
     def __repr__(self) -> str:
-        n = NB201_NUM_ARCHS if self.pool is None else len(self.pool)
+        n = self.size if self.pool is None else len(self.pool)
         return f"{type(self).__name__}({self.name!r}, {n} archs)"
 
     def _check(self, index: int) -> int:
         i = int(index)
-        if not (0 <= i < NB201_NUM_ARCHS and self._in_pool[i]):
+        if not (0 <= i < self.size and self._in_pool[i]):
             raise ValueError(f"arch {index} is not scorable by {self.name!r} (outside its pool)")
         return i
+
+
+class ArrayScorer(_PoolMember):
+    """A scorer backed by per-arch arrays over the whole space (fast list lookups).
+
+    ``scores``: one per arch of the space (``size``, default NB201's 15,625); non-finite values
+    become ``-inf`` (the worst). ``costs``: one positive number for every arch, or a per-arch array
+    (positive and finite on the pool). ``pool``: indices the scorer may be asked about (None: all).
+    """
+
+    def __init__(self, name: str, scores, costs, pool: Iterable[int] | None = None, *,
+                 size: int = _NB201_SIZE) -> None:
+        super().__init__(name, pool, size)
+        n = self.size
+        s = np.asarray(scores, dtype=np.float64)
+        if s.shape != (n,):
+            raise ValueError(f"scores must have shape ({n},), got {s.shape}")
+        where = np.arange(n) if self.pool is None else self.pool
+        s = np.where(np.isfinite(s), s, -np.inf)
+        c = np.asarray(costs, dtype=np.float64)
+        if c.ndim == 0:
+            c = np.full(n, float(c))
+        if c.shape != (n,):
+            raise ValueError(f"costs must be a number or have shape ({n},), got {c.shape}")
+        bad = ~(np.isfinite(c[where]) & (c[where] > 0))
+        if bad.any():
+            raise ValueError(f"{name}: costs must be finite and > 0 (arch {int(where[np.argmax(bad)])} has "
+                             f"{c[where][bad][0]!r})")
+        self._scores: list[float] = s.tolist()
+        self._costs: list[float] = c.tolist()
 
     def score(self, index: int) -> float:
         return self._scores[self._check(index)]
 
     def cost(self, index: int) -> float:
         return self._costs[self._check(index)]
+
+
+class LazyScorer(_PoolMember):
+    """A scorer computed on demand: ``fn(index) -> (score, seconds)``, called once per arch (cached),
+    e.g. a proxy evaluated live. ``cost``: fixed simulated seconds per evaluation, or None to charge
+    the seconds ``fn`` reports. Non-finite scores are ``-inf``."""
+
+    def __init__(self, name: str, fn: Callable[[int], tuple[float, float]], cost: float | None = None,
+                 pool: Iterable[int] | None = None, *, size: int = _NB201_SIZE) -> None:
+        super().__init__(name, pool, size)
+        if not callable(fn):
+            raise ValueError(f"{name}: fn must be callable index -> (score, seconds)")
+        if cost is not None and not (math.isfinite(cost) and cost > 0):
+            raise ValueError(f"{name}: cost must be finite and > 0, got {cost!r}")
+        self._fn, self._fixed = fn, cost
+        self._cache: dict[int, tuple[float, float]] = {}
+
+    def _eval(self, index: int) -> tuple[float, float]:
+        i = self._check(index)
+        if i not in self._cache:
+            s, sec = self._fn(i)
+            s = float(s)
+            self._cache[i] = (s if math.isfinite(s) else -math.inf, float(sec))
+        return self._cache[i]
+
+    def score(self, index: int) -> float:
+        return self._eval(index)[0]
+
+    def cost(self, index: int) -> float:
+        if self._fixed is None:
+            return self._eval(index)[1]
+        self._check(index)
+        return self._fixed
+
+
+ScoreSource = Union[np.ndarray, Sequence[float], Mapping[int, float], Callable[[int], tuple[float, float]]]
+"""Per-arch scores: an array over the whole space (a table column), a mapping index -> score (a
+CSV of ``nasbeff score`` / ``nasbeff rank``) or a callable ``index -> (score, seconds)``."""
+
+
+def _dense(values: Mapping[int, float], size: int, fill: float) -> np.ndarray:
+    out = np.full(size, fill)
+    if values:
+        out[np.fromiter(values.keys(), dtype=np.int64, count=len(values))] = np.fromiter(
+            values.values(), dtype=np.float64, count=len(values))
+    return out
+
+
+def as_scorer(name: str, values: ScoreSource, costs: float | Sequence[float] | Mapping[int, float] | None = None,
+              *, pool: Iterable[int] | None = None, space: SearchSpace | None = None,
+              invalid_at_or_below: float | None = None) -> ArrayScorer | LazyScorer:
+    """The one adapter from a per-arch score source to a search :class:`Scorer` on ``space``
+    (default NB201).
+
+    * ``values`` an array of ``space.size`` scores: scorable on ``pool`` (None: everywhere).
+    * ``values`` a mapping ``index -> score``: scorable on its keys (``pool``, if given, must be a
+      subset of them).
+    * ``values`` a callable ``index -> (score, seconds)``: a :class:`LazyScorer`; ``costs`` a
+      number (fixed seconds) or None (the reported seconds).
+
+    ``costs`` (seconds per evaluation): a number, an array over the space or a mapping
+    ``index -> seconds``. Scores ``<= invalid_at_or_below`` (failure sentinels) and non-finite
+    scores become ``-inf``.
+    """
+    size = _NB201_SIZE if space is None else int(space.size)
+    if callable(values) and not isinstance(values, Mapping):
+        if costs is not None and np.ndim(costs) != 0:
+            raise ValueError(f"{name}: a live scorer takes one fixed cost or None (the measured seconds)")
+        return LazyScorer(name, values, None if costs is None else float(costs), pool, size=size)
+    if costs is None:
+        raise ValueError(f"{name}: costs (seconds per evaluation) are required")
+    if isinstance(values, Mapping):
+        keys = _check_pool(list(values.keys()), size)
+        if keys is None:  # pragma: no cover - _check_pool(None) only
+            raise ValueError(f"{name}: no scores")
+        if pool is not None:
+            outside = np.setdiff1d(_check_pool(pool, size), keys)
+            if outside.size:
+                raise ValueError(f"{name}: pool archs without a score, e.g. {int(outside[0])}")
+        pool = keys if pool is None else pool
+        scores = _dense(values, size, -np.inf)
+    else:
+        scores = np.asarray(values, dtype=np.float64)
+    if isinstance(costs, Mapping):
+        costs = _dense(costs, size, np.nan)
+    if invalid_at_or_below is not None:
+        scores = np.where(scores <= invalid_at_or_below, -np.inf, scores)
+    return ArrayScorer(name, scores, costs, pool, size=size)
 
 
 def _as_search_view(source) -> SearchView:
@@ -181,31 +290,29 @@ def _as_search_view(source) -> SearchView:
     raise ValueError(f"scorers need a SearchView (table.without_test()), got {type(source).__name__}")
 
 
-class TableScorer(ArrayScorer):
-    """Score = numeric column ``column`` of a benchmark view (test columns are refused).
+def table_scorer(view, column: str, cost: float | str, *, cost_scale: float = 1.0, name: str | None = None,
+                invalid_at_or_below: float | None = None, pool: Iterable[int] | None = None,
+                space: SearchSpace | None = None) -> ArrayScorer:
+    """Score = numeric column ``column`` of a benchmark view (test columns are refused), through
+    :func:`as_scorer`. ``cost``: seconds per evaluation, or the name of a per-arch seconds column,
+    times ``cost_scale``. A raw table is wrapped with ``without_test()`` first."""
+    v = _as_search_view(view)
+    scores = np.asarray(v.column(column), dtype=np.float64)
+    costs = np.asarray(v.column(cost), dtype=np.float64) if isinstance(cost, str) else float(cost)
+    if not (math.isfinite(cost_scale) and cost_scale > 0):
+        raise ValueError(f"cost_scale must be > 0, got {cost_scale}")
+    return as_scorer(name or column, scores, costs * cost_scale, pool=pool, space=space,
+                     invalid_at_or_below=invalid_at_or_below)
 
-    ``cost``: seconds per evaluation, or the name of a per-arch seconds column, times
-    ``cost_scale``. Values ``<= invalid_at_or_below`` (failure sentinels) and NaN score ``-inf``.
-    A raw table is wrapped with ``without_test()`` first.
-    """
 
-    def __init__(self, view, column: str, cost: float | str, *, cost_scale: float = 1.0, name: str | None = None,
-                 invalid_at_or_below: float | None = None, pool: Iterable[int] | None = None) -> None:
-        v = _as_search_view(view)
-        scores = np.asarray(v.column(column), dtype=np.float64)
-        if invalid_at_or_below is not None:
-            scores = np.where(scores <= invalid_at_or_below, -np.inf, scores)
-        costs = np.asarray(v.column(cost), dtype=np.float64) if isinstance(cost, str) else float(cost)
-        if not (math.isfinite(cost_scale) and cost_scale > 0):
-            raise ValueError(f"cost_scale must be > 0, got {cost_scale}")
-        super().__init__(name or column, scores, costs * cost_scale, pool)
-        self.column = column
+#: The former class name of :func:`table_scorer`, kept for existing callers.
+TableScorer = table_scorer
 
 
 def benchmark_scorer(view, *, epochs: int = NATS_EPOCHS, eval_overhead_s: float = 0.0,
                      pool: Iterable[int] | None = None) -> ArrayScorer:
-    """NATS-Bench's simulated baseline (``'benchmark'``): score = cifar10-valid x-valid accuracy
-    (200-epoch seed mean, the stand-in for the 12-epoch one), cost =
+    """NATS-Bench's simulated baseline (``'benchmark'``) on NB201: score = cifar10-valid x-valid
+    accuracy (200-epoch seed mean, the stand-in for the 12-epoch one), cost =
     ``train_time(cifar10-valid) * epochs / 200 + eval_overhead_s``. NATS also charges one pass over
     the validation set (``valid-per-time``), which the table lacks: ``eval_overhead_s`` (default 0)."""
     if not 0 < epochs <= _FULL_EPOCHS:
@@ -215,15 +322,15 @@ def benchmark_scorer(view, *, epochs: int = NATS_EPOCHS, eval_overhead_s: float 
     v = _as_search_view(view)
     scores = np.asarray(v.metric("cifar10-valid", "x-valid"), dtype=np.float64)
     costs = np.asarray(v.train_time("cifar10-valid"), dtype=np.float64) * epochs / _FULL_EPOCHS + eval_overhead_s
-    return ArrayScorer("benchmark", scores, costs, pool)
+    return as_scorer("benchmark", scores, costs, pool=pool)
 
 
-def _zen(view, pool=None) -> TableScorer:
-    return TableScorer(view, "zen_c10", PROXY_COST_S["zen"], name="zen", invalid_at_or_below=-1e8, pool=pool)
+def _zen(view, pool=None) -> ArrayScorer:
+    return table_scorer(view, "zen_c10", PROXY_COST_S["zen"], name="zen", invalid_at_or_below=-1e8, pool=pool)
 
 
-def _naswot_v1(view, pool=None) -> TableScorer:
-    return TableScorer(view, "naswot_v1_c10", PROXY_COST_S["naswot_v1"], name="naswot_v1",
+def _naswot_v1(view, pool=None) -> ArrayScorer:
+    return table_scorer(view, "naswot_v1_c10", PROXY_COST_S["naswot_v1"], name="naswot_v1",
                        invalid_at_or_below=-1e8, pool=pool)
 
 
@@ -240,58 +347,71 @@ def make_scorer(name: str, view, **kwargs) -> ArrayScorer:
     return SCORERS[name](view, **kwargs)
 
 
-class PoolScorer(ArrayScorer):
-    """Scores for a subset (pool) of archs, e.g. per-arch predictions; archs outside the pool are
-    not scorable, so optimizers search inside it. Non-finite scores are ``-inf``."""
-
-    def __init__(self, name: str, indices: Sequence[int], scores: Sequence[float],
-                 costs: float | Sequence[float]) -> None:
-        idx = _check_pool(indices)
-        if idx is None:  # pragma: no cover - _check_pool(None) only
-            raise ValueError("indices are required")
-        raw = np.asarray(indices, dtype=np.int64)
-        s = np.asarray(scores, dtype=np.float64)
-        if s.shape != raw.shape:
-            raise ValueError(f"scores has {s.size} entries for {raw.size} indices")
-        full_s = np.full(NB201_NUM_ARCHS, -np.inf)
-        full_s[raw] = s
-        c = np.asarray(costs, dtype=np.float64)
-        if c.ndim == 0:
-            full_c = float(c)
-        else:
-            if c.shape != raw.shape:
-                raise ValueError(f"costs has {c.size} entries for {raw.size} indices")
-            full_c = np.full(NB201_NUM_ARCHS, np.nan)
-            full_c[raw] = c
-        super().__init__(name, full_s, full_c, idx)
-
-    @classmethod
-    def from_csv(cls, path: str | os.PathLike, column: str, cost_column: str | None = None, *,
-                 cost: float | None = None, name: str | None = None) -> "PoolScorer":
-        """Pool = the ``index`` column of a CSV; score = ``column``; cost per arch = ``cost_column``
-        (seconds) or the fixed ``cost``. Example: ``PoolScorer.from_csv(rank_csv, 'beff_pred', 'gpu_seconds')``."""
-        if (cost_column is None) == (cost is None):
-            raise ValueError("give exactly one of cost_column and cost")
-        with open(path, newline="") as f:
+def read_scores_csv(path: str | os.PathLike, column: str,
+                    cost_column: str | None = None) -> tuple[dict[int, float], dict[int, float] | None]:
+    """``index -> column`` (and ``index -> cost_column``) of a per-arch CSV (``nasbeff score`` /
+    ``nasbeff rank`` output); empty or ``nan`` cells are NaN. Errors name the file."""
+    need = ["index", column] + ([cost_column] if cost_column else [])
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            need = ["index", column] + ([cost_column] if cost_column else [])
             missing = [c for c in need if c not in (reader.fieldnames or [])]
             if missing:
                 raise ValueError(f"{path}: missing columns {missing}")
             rows = list(reader)
-        if not rows:
-            raise ValueError(f"{path}: no rows")
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
+    if not rows:
+        raise ValueError(f"{path}: no rows")
 
-        def num(v: str) -> float:
-            return float(v) if v.strip() not in ("", "nan", "NaN") else math.nan
+    def num(v: str | None) -> float:
+        return float(v) if v is not None and v.strip() not in ("", "nan", "NaN") else math.nan
 
-        try:
-            idx = [int(r["index"]) for r in rows]
-            scores = [num(r[column]) for r in rows]
-            costs = [num(r[cost_column]) for r in rows] if cost_column else float(cost)
-        except ValueError as exc:
-            raise ValueError(f"{path}: non-numeric value ({exc})") from None
-        return cls(name or column, idx, scores, costs)
+    try:
+        idx = [int(r["index"]) for r in rows]
+        scores = {i: num(r[column]) for i, r in zip(idx, rows)}
+        costs = {i: num(r[cost_column]) for i, r in zip(idx, rows)} if cost_column else None
+    except ValueError as exc:
+        raise ValueError(f"{path}: non-numeric value ({exc})") from None
+    if len(scores) != len(idx):
+        raise ValueError(f"{path}: an index appears twice")
+    return scores, costs
+
+
+def scorer_from_csv(path: str | os.PathLike, column: str, cost_column: str | None = None, *,
+                    cost: float | None = None, name: str | None = None, pool: Iterable[int] | None = None,
+                    space: SearchSpace | None = None) -> ArrayScorer:
+    """Scorer over the archs of a per-arch CSV: score = ``column``, cost per arch = ``cost_column``
+    (seconds) or the fixed ``cost``. Example: ``scorer_from_csv(rank_csv, 'beff_pred', 'gpu_seconds')``."""
+    if (cost_column is None) == (cost is None):
+        raise ValueError("give exactly one of cost_column and cost")
+    scores, costs = read_scores_csv(path, column, cost_column)
+    return as_scorer(name or column, scores, float(cost) if costs is None else costs, pool=pool, space=space)
+
+
+class PoolScorer(ArrayScorer):
+    """Scores for a subset (pool) of archs, e.g. per-arch predictions; archs outside the pool are
+    not scorable, so optimizers search inside it. Non-finite scores are ``-inf``. (Kept for
+    existing callers; :func:`as_scorer` with a mapping is the same.)"""
+
+    def __init__(self, name: str, indices: Sequence[int], scores: Sequence[float],
+                 costs: float | Sequence[float], *, size: int = _NB201_SIZE) -> None:
+        idx = _check_pool(indices, size)
+        raw = np.asarray(indices, dtype=np.int64)
+        s = np.asarray(scores, dtype=np.float64)
+        if s.shape != raw.shape:
+            raise ValueError(f"scores has {s.size} entries for {raw.size} indices")
+        c = np.asarray(costs, dtype=np.float64)
+        if c.ndim and c.shape != raw.shape:
+            raise ValueError(f"costs has {c.size} entries for {raw.size} indices")
+        full_c = float(c) if c.ndim == 0 else _dense(dict(zip(raw.tolist(), c.tolist())), size, np.nan)
+        super().__init__(name, _dense(dict(zip(raw.tolist(), s.tolist())), size, -np.inf), full_c, idx, size=size)
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike, column: str, cost_column: str | None = None, *,
+                 cost: float | None = None, name: str | None = None) -> ArrayScorer:
+        """:func:`scorer_from_csv` (pool = the CSV's ``index`` column)."""
+        return scorer_from_csv(path, column, cost_column, cost=cost, name=name)
 
 
 def _joint_pool(*scorers: Scorer) -> np.ndarray | None:
@@ -403,45 +523,54 @@ class _Recorder:
 
 
 # --------------------------------------------------------------------------------------------
-# Space (with optional pool)
+# Where an optimizer moves: a space, optionally restricted to a pool
 # --------------------------------------------------------------------------------------------
-class _Space:
-    """Uniform sampling and one-edge mutation over the whole space or a pool."""
+def _resolve_space(space: SearchSpace | None, mutation: str | None) -> SearchSpace:
+    """``space``, or the default :class:`NB201Space` with ``mutation`` (``'nats'`` if None)."""
+    if space is None:
+        return NB201Space("nats" if mutation is None else mutation)  # type: ignore[arg-type]
+    if mutation is not None:
+        raise ValueError("mutation configures the default NB201 space only; give it to the space "
+                         "(NB201Space(mutation=...))")
+    if not isinstance(space, SearchSpace):
+        raise ValueError(f"space must implement the SearchSpace protocol, got {space!r}")
+    return space
 
-    def __init__(self, pool: np.ndarray | None, mutation: str) -> None:
-        if mutation not in ("nats", "uniform"):
-            raise ValueError(f"mutation must be 'nats' or 'uniform', got {mutation!r}")
-        self.mutation = mutation
-        self.pool = pool
+
+class _Domain:
+    """Uniform sampling and one-choice mutation (:class:`SearchSpace`) over the space or a pool."""
+
+    def __init__(self, space: SearchSpace, pool: np.ndarray | None) -> None:
+        self.space, self.pool = space, pool
         if pool is not None:
+            if pool.max() >= space.size:
+                raise ValueError(f"pool index {int(pool.max())} is outside the space {space.name} "
+                                 f"(0..{space.size - 1})")
             self._pool_list = pool.tolist()
             self._in_pool = set(self._pool_list)
             self._pos = {i: k for k, i in enumerate(self._pool_list)}
-            self._pool_ops = np.array([index_to_arch(i).op_ids for i in self._pool_list], dtype=np.int8)
+            self._codes = np.array([space.encode(i) for i in self._pool_list], dtype=np.int16)
 
     def sample(self, rng: np.random.Generator) -> int:
         if self.pool is None:
-            return int(rng.integers(0, NB201_NUM_ARCHS))
+            return self.space.sample(rng)
         return self._pool_list[int(rng.integers(0, len(self._pool_list)))]
 
     def sample_distinct(self, rng: np.random.Generator, n: int) -> list[int]:
-        src = NB201_NUM_ARCHS if self.pool is None else self.pool
-        size = NB201_NUM_ARCHS if self.pool is None else len(self.pool)
+        src = self.space.size if self.pool is None else self.pool
+        size = self.space.size if self.pool is None else len(self.pool)
         return [int(i) for i in rng.choice(src, size=min(n, size), replace=False)]
 
-    def mutate(self, arch: NB201Arch, rng: np.random.Generator) -> NB201Arch:
-        child = mutate_arch(arch, rng, scheme=self.mutation)
-        if self.pool is None:
+    def mutate(self, index: int, rng: np.random.Generator) -> int:
+        child = self.space.mutate(index, rng)
+        if self.pool is None or child in self._in_pool:
             return child
-        ci = child.index
-        if ci in self._in_pool:
-            return child
-        dist = (self._pool_ops != np.array(child.op_ids, dtype=np.int8)).sum(axis=1)
-        parent = self._pos.get(arch.index)
+        dist = (self._codes != np.array(self.space.encode(child), dtype=np.int16)).sum(axis=1)
+        parent = self._pos.get(index)
         if parent is not None and len(self._pool_list) > 1:
-            dist[parent] = len(child.ops) + 1  # exclude the parent
+            dist[parent] = self._codes.shape[1] + 1  # exclude the parent
         near = np.flatnonzero(dist == dist.min())
-        return index_to_arch(self._pool_list[int(near[int(rng.integers(0, len(near)))])])
+        return self._pool_list[int(near[int(rng.integers(0, len(near)))])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,13 +589,24 @@ def _check_scorer(scorer) -> None:
 
 
 class Optimizer(ABC):
-    """A search method; ``run(budget_s, seed)`` returns the run's :class:`Trajectory`."""
+    """A search method over ``space`` (default :class:`NB201Space`); ``run(budget_s, seed)`` returns
+    the run's :class:`Trajectory`. It samples and mutates inside the joint pool of its scorers."""
 
     method: str = ""
 
-    def __init__(self, scorer: Scorer) -> None:
+    def __init__(self, scorer: Scorer, space: SearchSpace | None = None, mutation: str | None = None) -> None:
         _check_scorer(scorer)
         self.scorer = scorer
+        self.space = _resolve_space(space, mutation)
+        for s in self._scorers():
+            size = getattr(s, "size", self.space.size)
+            if size != self.space.size:
+                raise ValueError(f"scorer {s.name!r} covers {size} archs but the space {self.space.name} has "
+                                 f"{self.space.size}")
+        self._domain = _Domain(self.space, _joint_pool(*self._scorers()))
+
+    def _scorers(self) -> tuple[Scorer, ...]:
+        return (self.scorer,)
 
     def run(self, budget_s: float, seed: int) -> Trajectory:
         """Search until the next evaluation would exceed ``budget_s`` simulated seconds."""
@@ -484,42 +624,39 @@ class RandomSearch(Optimizer):
 
     method = "random"
 
-    def __init__(self, scorer: Scorer) -> None:
-        super().__init__(scorer)
-        self._space = _Space(_joint_pool(scorer), "nats")
+    def __init__(self, scorer: Scorer, *, space: SearchSpace | None = None) -> None:
+        super().__init__(scorer, space)
 
     def _search(self, rec: _Recorder, rng: np.random.Generator) -> None:
-        sample, evaluate, scorer = self._space.sample, rec.evaluate, self.scorer
+        sample, evaluate, scorer = self._domain.sample, rec.evaluate, self.scorer
         while evaluate(scorer, sample(rng)) is not None:
             pass
 
 
 class RegularizedEvolution(Optimizer):
-    """Regularized evolution (Real et al. 2019) with NATS-Bench's defaults (see module docstring)."""
+    """Regularized evolution (Real et al. 2019) with NATS-Bench's defaults (see module docstring).
+    ``mutation`` (``'nats'`` / ``'uniform'``) configures the default NB201 space; with an explicit
+    ``space`` the space's own :meth:`~nasbeff.spaces.SearchSpace.mutate` is used."""
 
     method = "rea"
 
     def __init__(self, scorer: Scorer, population_size: int = 10, sample_size: int = 3,
-                 mutation: str = "nats") -> None:
-        super().__init__(scorer)
+                 mutation: str | None = None, *, space: SearchSpace | None = None) -> None:
         if population_size < 1 or sample_size < 1:
             raise ValueError(f"population_size and sample_size must be >= 1, got {population_size}, {sample_size}")
         if population_size < sample_size:
             raise ValueError(f"population_size ({population_size}) must be >= sample_size ({sample_size})")
         self.population_size, self.sample_size = int(population_size), int(sample_size)
-        self._space = _Space(_joint_pool(*self._scorers()), mutation)
-
-    def _scorers(self) -> tuple[Scorer, ...]:
-        return (self.scorer,)
+        super().__init__(scorer, space, mutation)
 
     def _initial(self, rec: _Recorder, rng: np.random.Generator) -> deque | None:
         pop: deque = deque()
         while len(pop) < self.population_size:
-            i = self._space.sample(rng)
+            i = self._domain.sample(rng)
             s = rec.evaluate(self.scorer, i)
             if s is None:
                 return None
-            pop.append((s, index_to_arch(i)))
+            pop.append((s, i))
         return pop
 
     def _search(self, rec: _Recorder, rng: np.random.Generator) -> None:
@@ -529,7 +666,7 @@ class RegularizedEvolution(Optimizer):
         self._evolve(pop, rec, rng)
 
     def _evolve(self, pop: deque, rec: _Recorder, rng: np.random.Generator) -> None:
-        n, k, scorer, mutate = self.population_size, self.sample_size, self.scorer, self._space.mutate
+        n, k, scorer, mutate = self.population_size, self.sample_size, self.scorer, self._domain.mutate
         while True:
             picks = rng.integers(0, n, size=k).tolist()
             parent = pop[picks[0]]
@@ -537,7 +674,7 @@ class RegularizedEvolution(Optimizer):
                 if pop[p][0] > parent[0]:
                     parent = pop[p]
             child = mutate(parent[1], rng)
-            s = rec.evaluate(scorer, child.index)
+            s = rec.evaluate(scorer, child)
             if s is None:
                 return
             pop.append((s, child))
@@ -552,21 +689,21 @@ class WarmupREA(RegularizedEvolution):
     method = "warmup_rea"
 
     def __init__(self, scorer: Scorer, warmup_scorer: Scorer, pool_size: int = 1000, population_size: int = 10,
-                 sample_size: int = 3, mutation: str = "nats") -> None:
+                 sample_size: int = 3, mutation: str | None = None, *, space: SearchSpace | None = None) -> None:
         _check_scorer(warmup_scorer)
         self.warmup_scorer = warmup_scorer
         self.warmup_name = warmup_scorer.name
         if pool_size < population_size:
             raise ValueError(f"pool_size ({pool_size}) must be >= population_size ({population_size})")
         self.pool_size = int(pool_size)
-        super().__init__(scorer, population_size, sample_size, mutation)
+        super().__init__(scorer, population_size, sample_size, mutation, space=space)
 
     def _scorers(self) -> tuple[Scorer, ...]:
         return (self.scorer, self.warmup_scorer)
 
     def _initial(self, rec: _Recorder, rng: np.random.Generator) -> deque | None:
         ranked = []
-        for i in self._space.sample_distinct(rng, self.pool_size):
+        for i in self._domain.sample_distinct(rng, self.pool_size):
             s = rec.evaluate(self.warmup_scorer, i, stage=0)
             if s is None:
                 return None
@@ -575,11 +712,11 @@ class WarmupREA(RegularizedEvolution):
         pop: deque = deque()
         top = [i for _, i in ranked[: self.population_size]]
         while len(pop) < self.population_size:  # tiny pools: refill by sampling
-            i = top[len(pop)] if len(pop) < len(top) else self._space.sample(rng)
+            i = top[len(pop)] if len(pop) < len(top) else self._domain.sample(rng)
             s = rec.evaluate(self.scorer, i)
             if s is None:
                 return None
-            pop.append((s, index_to_arch(i)))
+            pop.append((s, i))
         return pop
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nasbeff.benchmarks import HiddenTestAccuracyError, NB201Table, SearchView, check_split, shared_data_dir
+from nasbeff.runs.search import ColumnTable, SearchConfig, SearchTable, load_table, run_search
 from nasbeff.search import (
-    PROXY_COST_S, ArrayScorer, PoolScorer, RandomSearch, RegularizedEvolution, Scorer, TableScorer, Trajectory,
-    WarmupREA, benchmark_scorer, make_optimizer, make_scorer, run_seeds, summarize,
+    PROXY_COST_S, ArrayScorer, LazyScorer, PoolScorer, RandomSearch, RegularizedEvolution, Scorer, TableScorer,
+    Trajectory, WarmupREA, as_scorer, benchmark_scorer, make_optimizer, make_scorer, run_seeds, scorer_from_csv,
+    summarize,
 )
+from nasbeff.spaces import NATSSizeSpace
 from nasbeff.spaces.nb201 import NB201_NUM_ARCHS, NB201Arch, cut_off_indices, index_to_arch
 
 N = NB201_NUM_ARCHS
@@ -125,6 +129,55 @@ def test_pool_scorer_from_csv(tmp_path):
         PoolScorer.from_csv(p, "nope", "gpu_seconds")
     with pytest.raises(ValueError, match="exactly one"):
         PoolScorer.from_csv(p, "beff_pred")
+
+
+def test_as_scorer_is_the_one_adapter(tmp_path):
+    """An array (table column), a mapping (a CSV of proxies or predictions) and a live callable
+    give scorers that behave alike; the callable runs once per arch and only when asked."""
+    vals = np.linspace(0.0, 1.0, N)
+    arr = as_scorer("a", vals, 2.0)
+    some = {5: vals[5], 9: vals[9], 700: math.nan}
+    mp = as_scorer("m", some, {5: 1.0, 9: 2.0, 700: 3.0})
+    assert arr.pool is None and arr.score(9) == vals[9] and arr.cost(0) == 2.0
+    assert mp.pool.tolist() == [5, 9, 700] and mp.score(700) == -math.inf and mp.cost(9) == 2.0
+    assert as_scorer("m", some, 1.0, pool=[5, 9]).pool.tolist() == [5, 9]
+    with pytest.raises(ValueError, match="pool archs without a score, e.g. 10"):
+        as_scorer("m", some, 1.0, pool=[5, 10])
+    with pytest.raises(ValueError, match="costs .* are required"):
+        as_scorer("m", some)
+    assert as_scorer("s", vals, 1.0, invalid_at_or_below=0.5).score(0) == -math.inf
+    calls: list[int] = []
+
+    def live(i: int) -> tuple[float, float]:
+        calls.append(i)
+        return vals[i], 0.25 + i % 2
+
+    lazy = as_scorer("live", live)
+    assert isinstance(lazy, LazyScorer) and isinstance(lazy, Scorer) and calls == []
+    assert lazy.cost(3) == 1.25 and lazy.score(3) == vals[3] and lazy.cost(4) == 0.25 and calls == [3, 4]
+    assert as_scorer("live", live, 7.0).cost(11) == 7.0
+    with pytest.raises(ValueError, match="one fixed cost"):
+        as_scorer("live", live, np.ones(N))
+    with pytest.raises(ValueError, match="not scorable"):
+        as_scorer("live", live, pool=[1, 2]).score(3)
+    # the same search through each adapter: identical trajectories
+    table_like = RegularizedEvolution(as_scorer("x", vals, 1.0)).run(200.0, 0)
+    lazy_like = RegularizedEvolution(as_scorer("x", lambda i: (vals[i], 1.0))).run(200.0, 0)
+    mapping_like = RegularizedEvolution(as_scorer("x", dict(enumerate(vals.tolist())), 1.0)).run(200.0, 0)
+    assert _same(table_like, lazy_like) and _same(table_like, mapping_like)
+    # a per-arch CSV (nasbeff score / nasbeff rank output)
+    p = tmp_path / "scores.csv"
+    p.write_text("index,arch_str,naswot,naswot_seconds\n3,a,10.5,0.4\n8,b,12.0,0.5\n")
+    sc = scorer_from_csv(p, "naswot", "naswot_seconds")
+    assert sc.pool.tolist() == [3, 8] and sc.score(8) == 12.0 and sc.cost(3) == 0.4
+    binary = tmp_path / "scores.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage\x00")
+    with pytest.raises(ValueError, match="scores.bin"):
+        scorer_from_csv(binary, "naswot", cost=1.0)
+    dup = tmp_path / "dup.csv"
+    dup.write_text("index,v\n1,2\n1,3\n")
+    with pytest.raises(ValueError, match="twice"):
+        scorer_from_csv(dup, "v", cost=1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,3 +375,264 @@ def test_errors(view):
                   population_size=1, sample_size=1)
     with pytest.raises(ValueError, match="extend"):
         RandomSearch(b).run(100.0, 0).truncate(200.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Golden trajectories (recorded on main fdbfdd1, before search consumed the space protocol)
+# ---------------------------------------------------------------------------------------------
+
+def _digest(t: Trajectory) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in ("indices", "best", "costs", "stage"):
+        h.update(np.ascontiguousarray(getattr(t, f)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _golden_runs(view) -> dict[str, tuple[int, int, str]]:
+    """(evaluations, best_index, digest of indices/best/costs/stage) per run: REA, random and
+    warm-up REA (naswot_v1) with the benchmark scorer, budget 12000 s, seeds 0-2; REA with uniform
+    mutation; REA and warm-up REA inside a random pool of 300 archs."""
+    b, nw = make_scorer("benchmark", view), make_scorer("naswot_v1", view)
+    pool = np.sort(np.random.default_rng(0).choice(N, 300, replace=False))
+    bp, zp = make_scorer("benchmark", view, pool=pool), make_scorer("zen", view, pool=pool)
+    opts = {"rea": RegularizedEvolution(b), "random": RandomSearch(b), "warmup_rea": WarmupREA(b, nw, pool_size=1000),
+            "rea_uniform": RegularizedEvolution(b, mutation="uniform"), "pool_rea": RegularizedEvolution(bp),
+            "pool_warmup_rea": WarmupREA(bp, zp, pool_size=100)}
+    out = {}
+    for name, opt in opts.items():
+        for seed in range(3):
+            t = opt.run(12000.0, seed)
+            out[f"{name}/{seed}"] = (t.evaluations, t.best_index, _digest(t))
+    return out
+
+
+GOLDEN_FAKE: dict[str, tuple[int, int, str]] = {
+    'pool_rea/0': (100, 82, 'ab690216760f5f1a'),
+    'pool_rea/1': (100, 82, 'bfffbc49d5e1115a'),
+    'pool_rea/2': (100, 629, '75c901d4f65aedab'),
+    'pool_warmup_rea/0': (199, 82, '4f298ebaa4c01bf6'),
+    'pool_warmup_rea/1': (199, 82, '5a6a3a0b8f84c38d'),
+    'pool_warmup_rea/2': (199, 82, 'cd7c327ebb7d78e1'),
+    'random/0': (100, 5590, 'c53e926ac713ad32'),
+    'random/1': (100, 2510, '34414dd06cf544d2'),
+    'random/2': (100, 11705, '97bcc44ffb98c6ef'),
+    'rea/0': (100, 1462, 'ab997e6bc22f71ee'),
+    'rea/1': (100, 1462, '25099d282d5a5d09'),
+    'rea/2': (100, 3456, 'c733f46b73b74112'),
+    'rea_uniform/0': (100, 1869, 'e00b34257a876714'),
+    'rea_uniform/1': (100, 7209, '84c0ab16b81c1fc3'),
+    'rea_uniform/2': (100, 5836, 'ab31b97f1cb21e37'),
+    'warmup_rea/0': (1091, 1654, '03d733d0f7aab941'),
+    'warmup_rea/1': (1091, 1462, '6ec1ae07d81259f7'),
+    'warmup_rea/2': (1091, 1462, 'f981564c5dfac0ab'),
+}
+GOLDEN_REAL: dict[str, tuple[int, int, str]] = {
+    'pool_rea/0': (99, 5645, '7dc1bb723d524987'),
+    'pool_rea/1': (97, 10545, '45869794c0dcc4e0'),
+    'pool_rea/2': (103, 12761, '999bf458b9226e4b'),
+    'pool_warmup_rea/0': (202, 12761, 'beb48200e013dc2e'),
+    'pool_warmup_rea/1': (203, 10360, 'eb01e898b2f01978'),
+    'pool_warmup_rea/2': (197, 12761, '11925b04c7fcf1fb'),
+    'random/0': (109, 11400, 'cdbcc56cf065ee61'),
+    'random/1': (108, 10676, 'c92344e34fa00e0b'),
+    'random/2': (107, 13925, 'a73b982776a9225a'),
+    'rea/0': (94, 9930, '480a0e95c897c189'),
+    'rea/1': (98, 1317, '433eb1845c8cd713'),
+    'rea/2': (102, 3731, '6d3718f34453e95c'),
+    'rea_uniform/0': (90, 6111, 'fd65cf5275001fd8'),
+    'rea_uniform/1': (102, 655, 'e4121093332ef5af'),
+    'rea_uniform/2': (91, 81, '36ffee8c947fefa5'),
+    'warmup_rea/0': (1081, 8135, 'fb1c27f3ab802f01'),
+    'warmup_rea/1': (1079, 13539, '00f70584eec03059'),
+    'warmup_rea/2': (1098, 11146, '395cae1a7a288169'),
+}
+
+
+def test_golden_trajectories_synthetic(view):
+    assert _golden_runs(view) == GOLDEN_FAKE
+
+
+def test_golden_trajectories_real(shared_data_or_none):
+    if shared_data_or_none is None:
+        pytest.skip("../shared/data is absent")
+    assert _golden_runs(NB201Table(shared_data_or_none).without_test()) == GOLDEN_REAL
+
+
+# ---------------------------------------------------------------------------------------------
+# The search workflow (nasbeff.runs.search)
+# ---------------------------------------------------------------------------------------------
+
+GOLDEN_CSV = Path(__file__).resolve().parents[1] / "experiments" / "refactor_golden" / "search_before.csv"
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"methods": ("bananas",)}, "unknown --method 'bananas'"),
+    ({"methods": ()}, "--method is empty"),
+    ({"methods": "rea,rea"}, "lists a name twice"),
+    ({"scorers": ("synflow",)}, "unknown --scorer 'synflow'"),
+    ({"scorers": ("zen",), "space": "nats-size"}, "unknown --scorer 'zen'; choose from benchmark, beff"),
+    ({"warmup_scorer": "nope"}, "unknown --warmup-scorer 'nope'"),
+    ({"methods": ("warmup_rea",), "space": "sss"}, "unknown --warmup-scorer 'naswot_v1'"),
+    ({"warmup_pool": 0}, "--warmup-pool >= 1"),
+    ({"budget": 0.0}, "--budget must be a number > 0"),
+    ({"budget": math.nan}, "--budget"),
+    ({"budget": math.inf}, "--budget"),
+    ({"budget": "12000"}, "--budget"),
+    ({"seeds": 0}, "--seeds >= 1"),
+    ({"seeds": 2.5}, "--seeds must be an integer"),
+    ({"seed": -1}, "--seed >= 0"),
+    ({"points": 0}, "--points >= 1"),
+    ({"space": "nats"}, "unknown --space 'nats'"),
+    ({"pool_column": ""}, "--pool-column"),
+])
+def test_search_config_rejects(tmp_path, kw, msg):
+    with pytest.raises(ValueError, match=msg) as err:
+        SearchConfig(**{"out": tmp_path / "s.csv", **kw})
+    assert "\n" not in str(err.value)
+
+
+def test_search_config_paths(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="cannot write to"):
+        SearchConfig(out=blocker / "sub" / "s.csv")
+    with pytest.raises(ValueError, match="is a folder"):
+        SearchConfig(out=tmp_path)
+    with pytest.raises(FileNotFoundError, match="--pool-csv"):
+        SearchConfig(scorers=("beff",), pool_csv=tmp_path / "none.csv", out=tmp_path / "s.csv")
+    with pytest.raises(FileNotFoundError, match="--shared"):
+        SearchConfig(shared=tmp_path / "nowhere", out=tmp_path / "s.csv")
+    cfg = SearchConfig(methods="rea,random", space="tss", budget=100, out=str(tmp_path / "s.csv"))  # type: ignore
+    assert cfg.methods == ("rea", "random") and cfg.space == "nb201" and cfg.budget == 100.0
+    assert isinstance(cfg.out, Path) and SearchConfig(space="sss", out=tmp_path / "s.csv").space == "nats-size"
+    with pytest.raises(ValueError, match="needs --shared"):
+        run_search(SearchConfig(space="nats-size", out=tmp_path / "s.csv"))
+
+
+def test_run_search_nb201_matches_golden_rows(shared_data_or_none, tmp_path):
+    """The 3-seed search recorded before the redesign (main fdbfdd1), byte for byte."""
+    if shared_data_or_none is None:
+        pytest.skip("../shared/data is absent")
+    cfg = SearchConfig(methods=("rea", "random", "warmup_rea"), seeds=3, shared=shared_data_or_none,
+                       out=tmp_path / "search.csv")
+    seen = []
+    res = run_search(cfg, lambda done, total, label: seen.append((done, total)))
+    assert res.out.read_bytes() == GOLDEN_CSV.read_bytes()
+    assert seen[0] == (0, 9) and seen[-1] == (9, 9) and len(res.trajectories) == 9
+    assert [(r["method"], r["runs"], r["n"]) for r in res.summary] == [("rea", 3, 3), ("random", 3, 3),
+                                                                        ("warmup_rea", 3, 3)]
+    assert len(res.rows) == 9 * 23 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_run_search_nb201_pool(shared_data_or_none, tmp_path):
+    if shared_data_or_none is None:
+        pytest.skip("../shared/data is absent")
+    table = NB201Table(shared_data_or_none)
+    pool = np.sort(np.random.default_rng(1).choice(N, 60, replace=False))
+    csv_path = tmp_path / "rank.csv"
+    csv_path.write_text("index,beff_pred,gpu_seconds\n" + "".join(
+        f"{i},{table.column('c10_valid', int(i)) - 1.0},{30.0}\n" for i in pool))
+    cfg = SearchConfig(methods=("rea", "warmup_rea"), scorers=("benchmark", "beff"), warmup_scorer="beff",
+                       in_pool=True, pool_csv=csv_path, seeds=3, budget=1500.0, points=3, shared=shared_data_or_none,
+                       out=tmp_path / "s.csv")
+    res = run_search(cfg, table=table)
+    assert {r["best_index"] for r in res.rows} <= set(pool.tolist()) | {-1}
+    assert [(r["method"], r["scorer"], r["warmup_scorer"]) for r in res.summary] == [
+        ("rea", "benchmark", None), ("rea", "beff", None), ("warmup_rea", "benchmark", "beff"),
+        ("warmup_rea", "beff", "beff")]
+
+
+class _RecordingTable(ColumnTable):
+    """Records which columns are read, in order (the view and the table alike)."""
+
+    reads: list[str]
+
+    def column(self, name, index=None):
+        self.reads.append(name)
+        return super().column(name, index)
+
+
+def _size_truth(seed: int = 0) -> tuple[list[str], dict[str, np.ndarray]]:
+    """A made-up NATS-size ground truth: validation rises with total width (optimum
+    64:64:64:64:64), test = validation + noise, 90-epoch training time grows with width."""
+    sz = NATSSizeSpace()
+    rng = np.random.default_rng(seed)
+    pos = np.array([sz.encode(i) for i in range(sz.size)], dtype=np.float64)
+    valid = 70.0 + 0.5 * pos.sum(axis=1) + rng.normal(0.0, 0.3, sz.size)
+    valid[-1] = valid.max() + 1.0
+    return [sz.arch(i) for i in range(sz.size)], {
+        "c10_valid": valid, "c10_test": valid + rng.normal(0.0, 0.2, sz.size),
+        "train_time_s_c10valid": 50.0 + 2.0 * pos.sum(axis=1)}
+
+
+def test_run_search_size_space_with_a_table_made_here(tmp_path):
+    archs, cols = _size_truth()
+    table = _RecordingTable(archs, cols, "made-here")
+    table.reads = []
+    assert isinstance(table, SearchTable)
+    cfg = SearchConfig(methods=("rea", "random"), seeds=3, budget=20000.0, points=4, space="nats-size",
+                       out=tmp_path / "size.csv")
+    res = run_search(cfg, table=table)
+    assert table.reads[-1] == "c10_test" and table.reads.count("c10_test") == 1  # read after the search
+    rea = [t for t in res.trajectories if t.method == "rea"]
+    top = np.argsort(-cols["c10_valid"])[:33]  # the best 0.1% of the space by validation
+    assert all(t.best_index in top for t in rea) and 32767 in {t.best_index for t in rea}  # REA climbs the gradient
+    assert all(t.indices.max() < 32768 for t in res.trajectories)
+    cost = cols["train_time_s_c10valid"][res.trajectories[0].indices[0]] * 12 / 90
+    assert res.trajectories[0].costs[0] == pytest.approx(cost)
+    last = [r for r in res.rows if r["method"] == "rea" and r["budget_s"] == 20000.0]
+    assert "64:64:64:64:64" in [r["best_arch_str"] for r in last]
+    assert res.summary[0]["mean"] == pytest.approx(np.mean(cols["c10_test"][[t.best_index for t in rea]]))
+    assert res.summary[0]["mean"] > res.summary[1]["mean"]  # REA beats random search here
+    text = res.out.read_text().splitlines()
+    assert text[0].startswith("method,scorer,warmup_scorer,seed,budget_s") and len(text) == 1 + len(res.rows)
+
+    # the same ground truth as a CSV given by --shared, and a beff pool of size archs
+    truth_csv = tmp_path / "nats_size_truth.csv"
+    with open(truth_csv, "w") as f:
+        f.write("index,arch_str,c10_valid,c10_test,train_time_s_c10valid\n")
+        for i, a in enumerate(archs):
+            vals = ",".join(repr(float(cols[c][i])) for c in ("c10_valid", "c10_test", "train_time_s_c10valid"))
+            f.write(f"{i},{a},{vals}\n")
+    pool = np.random.default_rng(3).choice(32768, 100, replace=False)
+    pool_csv = tmp_path / "size_rank.csv"
+    pool_csv.write_text("index,beff_pred,gpu_seconds\n" + "".join(
+        f"{i},{cols['c10_valid'][i]},{10.0}\n" for i in pool))
+    cfg2 = SearchConfig(methods=("rea",), scorers=("benchmark", "beff"), in_pool=True, pool_csv=pool_csv, seeds=3,
+                        budget=3000.0, points=2, space="sss", shared=truth_csv, out=tmp_path / "size2.csv")
+    res2 = run_search(cfg2)
+    best = int(pool[np.argmax(cols["c10_valid"][pool])])
+    assert {t.best_index for t in res2.trajectories if t.scorer == "beff"} == {best}
+    assert {r["best_index"] for r in res2.rows} <= set(pool.tolist()) | {-1}
+
+
+def test_size_table_sources(tmp_path):
+    archs, cols = _size_truth(1)
+
+    class FakeSSS:  # the slice of the nats_bench sss API that from_nats_api reads
+        def __len__(self) -> int:
+            return len(archs)
+
+        def arch(self, i: int) -> str:
+            return archs[i]
+
+        def get_more_info(self, i, dataset, hp, is_random):
+            assert hp == "90" and is_random is False
+            if dataset == "cifar10-valid":
+                return {"valid-accuracy": cols["c10_valid"][i], "train-all-time": cols["train_time_s_c10valid"][i]}
+            return {"test-accuracy": cols["c10_test"][i]}
+
+    t = ColumnTable.from_nats_api(FakeSSS())
+    assert t.arch(5) == archs[5] and t.column("c10_test", 7) == cols["c10_test"][7]
+    with pytest.raises(HiddenTestAccuracyError):
+        t.without_test().column("c10_test")
+    bad = tmp_path / "short.csv"
+    bad.write_text("index,arch_str,c10_valid\n0,8:8:8:8:8,50\n")
+    with pytest.raises(ValueError, match="0..32767"):
+        load_table("nats-size", bad)
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(ValueError, match="bin.csv is not a text CSV"):
+        load_table("nats-size", binary)

@@ -28,7 +28,7 @@ from scipy import stats  # noqa: E402
 
 from nasbeff.benchmarks import NB201Table, shared_data_dir  # noqa: E402
 from nasbeff.search import (  # noqa: E402
-    DEFAULT_BUDGETS, PROXY_COST_S, ArrayScorer, Trajectory, make_optimizer, make_scorer, summarize,
+    DEFAULT_BUDGETS, PROXY_COST_S, ArrayScorer, Trajectory, as_scorer, make_optimizer, make_scorer, summarize,
 )
 
 NB201_OPTIMUM = 94.37
@@ -54,7 +54,7 @@ def noisy_benchmark(view, rho: float, seed: int) -> ArrayScorer:
     sigma = _sigma_for_rho(v, rho)
     noise = np.random.default_rng(10_000 + seed).normal(0.0, sigma, v.size)
     costs = np.array([clean.cost(i) for i in range(v.size)])  # same prices as the clean scorer
-    return ArrayScorer("benchmark", v + noise, costs)
+    return as_scorer("benchmark", v + noise, costs)
 
 
 _SIGMA: dict[float, float] = {}

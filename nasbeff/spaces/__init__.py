@@ -1,100 +1,17 @@
-"""Search spaces: NAS-Bench-201 / NATS-Bench topology (``nb201``) and NATS-Bench size (``nats_size``).
+"""Search spaces: NAS-Bench-201 / NATS-Bench topology (``nb201``, alias ``tss``) and NATS-Bench size
+(``nats-size``, alias ``sss``).
 
 Each space gives parsing/formatting of the benchmark's arch strings, the benchmark's own index
 order, seeded sampling / mutation / neighbours for search, and a torch model builder whose
-``state_dict`` matches xautodl's (the code that produced the benchmarks).
+``state_dict`` matches xautodl's (the code that produced the benchmarks). :class:`NB201Space` and
+:class:`NATSSizeSpace` implement the :class:`SearchSpace` protocol that search consumes;
+``get_space(name)`` builds one by name.
 """
 
-from .nats_size import (
-    NATS_SIZE_CELL,
-    NATS_SIZE_CHOICES,
-    NATS_SIZE_NUM_ARCHS,
-    NATS_SIZE_NUM_LAYERS,
-    NATSSizeArch,
-    NATSSizeSpace,
-    build_nats_size_model,
-    format_size_str,
-    is_valid_size_str,
-    mutate_size_arch,
-    parse_size_str,
-    sample_size_archs,
-    sample_size_indices,
-    size_arch_to_index,
-    size_index_to_arch,
-    size_index_to_str,
-    size_neighbours,
-    size_str_to_index,
-    to_size_arch,
-)
-from .nb201 import (
-    NB201_EDGES,
-    NB201_NUM_ARCHS,
-    NB201_OPS,
-    NB201Arch,
-    NB201Space,
-    TinyCellNetwork,
-    arch_to_index,
-    build_cell_network,
-    build_nb201_model,
-    count_cell_network_params,
-    cut_off_indices,
-    format_arch_str,
-    index_to_arch,
-    index_to_str,
-    is_cut_off,
-    is_valid_arch_str,
-    mutate_arch,
-    nb201_channels,
-    neighbours,
-    parse_arch_str,
-    sample_archs,
-    sample_indices,
-    str_to_index,
-    to_arch,
-)
+from . import nats_size as _nats_size
+from . import nb201 as _nb201
+from .base import SPACE_NAMES, SearchSpace, get_space
+from .nats_size import *  # noqa: F403 - the names of nats_size.__all__
+from .nb201 import *  # noqa: F403 - the names of nb201.__all__
 
-__all__ = [
-    "NB201_OPS",
-    "NB201_EDGES",
-    "NB201_NUM_ARCHS",
-    "NB201Arch",
-    "NB201Space",
-    "TinyCellNetwork",
-    "to_arch",
-    "parse_arch_str",
-    "format_arch_str",
-    "is_valid_arch_str",
-    "index_to_arch",
-    "arch_to_index",
-    "index_to_str",
-    "str_to_index",
-    "is_cut_off",
-    "cut_off_indices",
-    "sample_indices",
-    "sample_archs",
-    "mutate_arch",
-    "neighbours",
-    "nb201_channels",
-    "count_cell_network_params",
-    "build_cell_network",
-    "build_nb201_model",
-    "NATS_SIZE_CHOICES",
-    "NATS_SIZE_NUM_LAYERS",
-    "NATS_SIZE_NUM_ARCHS",
-    "NATS_SIZE_CELL",
-    "NATSSizeArch",
-    "NATSSizeSpace",
-    "to_size_arch",
-    "parse_size_str",
-    "format_size_str",
-    "is_valid_size_str",
-    "size_index_to_arch",
-    "size_arch_to_index",
-    "size_index_to_str",
-    "size_str_to_index",
-    "sample_size_indices",
-    "sample_size_archs",
-    "mutate_size_arch",
-    "size_neighbours",
-    "build_nats_size_model",
-]
+__all__ = ["SearchSpace", "SPACE_NAMES", "get_space", *_nb201.__all__, *_nats_size.__all__]

@@ -241,13 +241,28 @@ def build_nats_size_model(
 
 
 class NATSSizeSpace:
-    """NATS-Bench size space as one object; ``len(space) == 32768``, indices as in NATS."""
+    """NATS-Bench size space, a :class:`~nasbeff.spaces.base.SearchSpace`.
 
-    name = "nats_sss"
+    ``size == len(space) == 32768``; indices as in NATS. :meth:`mutate` re-draws one layer width
+    among the 7 others (NATS-Bench's REA draws among all 8: :func:`mutate_size_arch` with
+    ``allow_same=True``). The module's arch-level helpers stay available as static methods.
+    """
+
+    name = "nats-size"
+    size = NATS_SIZE_NUM_ARCHS
     choices = NATS_SIZE_CHOICES
     num_layers = NATS_SIZE_NUM_LAYERS
     num_archs = NATS_SIZE_NUM_ARCHS
     cell = NATS_SIZE_CELL
+
+    def __repr__(self) -> str:
+        return "NATSSizeSpace()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NATSSizeSpace)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def __len__(self) -> int:
         return NATS_SIZE_NUM_ARCHS
@@ -262,6 +277,35 @@ class NATSSizeSpace:
             return False
         return True
 
+    # -- SearchSpace protocol (indices in, indices out) --
+    def sample(self, rng: np.random.Generator) -> int:
+        """Uniform index: one ``rng.integers(0, 32768)`` draw."""
+        return int(rng.integers(0, NATS_SIZE_NUM_ARCHS))
+
+    def mutate(self, index: int, rng: np.random.Generator) -> int:
+        """One layer gets a different width (:func:`mutate_size_arch`)."""
+        return mutate_size_arch(index, rng).index
+
+    def neighbours(self, index: int) -> list[int]:
+        """The 35 one-layer neighbours (layer-major, widths ascending)."""
+        return [a.index for a in size_neighbours(index)]
+
+    def encode(self, index: int) -> tuple[int, ...]:
+        """Width positions 0..7 of the 5 layers."""
+        return size_index_to_arch(index).positions
+
+    def index(self, arch: SizeArchLike) -> int:
+        return to_size_arch(arch).index
+
+    def arch(self, index: int) -> str:
+        return size_index_to_str(index)
+
+    def build_model(self, index: SizeArchLike, num_classes: int = 10, in_channels: int = 3,
+                    **kwargs) -> TinyCellNetwork:
+        """See :func:`build_nats_size_model`."""
+        return build_nats_size_model(index, num_classes, in_channels, **kwargs)
+
+    # -- arch-level helpers --
     parse = staticmethod(parse_size_str)
     format = staticmethod(format_size_str)
     is_valid = staticmethod(is_valid_size_str)
@@ -271,16 +315,8 @@ class NATSSizeSpace:
     index_to_str = staticmethod(size_index_to_str)
     str_to_index = staticmethod(size_str_to_index)
     sample_indices = staticmethod(sample_size_indices)
-    sample = staticmethod(sample_size_archs)
-    mutate = staticmethod(mutate_size_arch)
-    neighbours = staticmethod(size_neighbours)
-
-    @staticmethod
-    def build_model(
-        arch: SizeArchLike, num_classes: int = 10, in_channels: int = 3, **kwargs
-    ) -> TinyCellNetwork:
-        """See :func:`build_nats_size_model`."""
-        return build_nats_size_model(arch, num_classes, in_channels, **kwargs)
+    sample_archs = staticmethod(sample_size_archs)
+    mutate_arch = staticmethod(mutate_size_arch)
 
     @staticmethod
     def param_count(arch: SizeArchLike, num_classes: int = 10, in_channels: int = 3) -> int:

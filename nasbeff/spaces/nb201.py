@@ -661,15 +661,33 @@ def count_cell_network_params(
 # Space object
 # --------------------------------------------------------------------------------------------
 class NB201Space:
-    """NAS-Bench-201 / NATS-Bench topology space as one object (thin wrapper over this module).
+    """NAS-Bench-201 / NATS-Bench topology space, a :class:`~nasbeff.spaces.base.SearchSpace`.
 
-    ``len(space) == 15625``; indices are the official benchmark indices.
+    ``size == len(space) == 15625``; indices are the official benchmark indices. ``mutation``:
+    how :meth:`mutate` picks the edge (see :func:`mutate_arch`; ``'nats'`` as NATS-Bench's REA).
+    The module's arch-level helpers stay available as static methods (``parse``, ``index_to_arch``,
+    ``param_count``, ...).
     """
 
     name = "nb201"
+    size = NB201_NUM_ARCHS
     ops = NB201_OPS
     edges = NB201_EDGES
     num_archs = NB201_NUM_ARCHS
+
+    def __init__(self, mutation: Literal["nats", "uniform"] = "nats") -> None:
+        if mutation not in ("nats", "uniform"):
+            raise ValueError(f"mutation must be 'nats' or 'uniform', got {mutation!r}")
+        self.mutation = mutation
+
+    def __repr__(self) -> str:
+        return f"NB201Space(mutation={self.mutation!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NB201Space) and other.mutation == self.mutation
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.mutation))
 
     def __len__(self) -> int:
         return NB201_NUM_ARCHS
@@ -684,6 +702,34 @@ class NB201Space:
             return False
         return True
 
+    # -- SearchSpace protocol (indices in, indices out) --
+    def sample(self, rng: np.random.Generator) -> int:
+        """Uniform index: one ``rng.integers(0, 15625)`` draw."""
+        return int(rng.integers(0, NB201_NUM_ARCHS))
+
+    def mutate(self, index: int, rng: np.random.Generator) -> int:
+        """One edge gets a different op (:func:`mutate_arch` with this space's scheme)."""
+        return mutate_arch(index, rng, scheme=self.mutation).index
+
+    def neighbours(self, index: int) -> list[int]:
+        """The 24 one-edge neighbours (edge-major, op order)."""
+        return [a.index for a in neighbours(index)]
+
+    def encode(self, index: int) -> tuple[int, ...]:
+        """Op ids of the 6 edges."""
+        return index_to_arch(index).op_ids
+
+    def index(self, arch: ArchLike) -> int:
+        return to_arch(arch).index
+
+    def arch(self, index: int) -> str:
+        return index_to_str(index)
+
+    def build_model(self, index: ArchLike, num_classes: int = 10, in_channels: int = 3, **kwargs) -> TinyCellNetwork:
+        """See :func:`build_nb201_model`."""
+        return build_nb201_model(index, num_classes, in_channels, **kwargs)
+
+    # -- arch-level helpers --
     parse = staticmethod(parse_arch_str)
     format = staticmethod(format_arch_str)
     is_valid = staticmethod(is_valid_arch_str)
@@ -695,16 +741,8 @@ class NB201Space:
     is_cut_off = staticmethod(is_cut_off)
     cut_off_indices = staticmethod(cut_off_indices)
     sample_indices = staticmethod(sample_indices)
-    sample = staticmethod(sample_archs)
-    mutate = staticmethod(mutate_arch)
-    neighbours = staticmethod(neighbours)
-
-    @staticmethod
-    def build_model(
-        arch: ArchLike, num_classes: int = 10, in_channels: int = 3, **kwargs
-    ) -> TinyCellNetwork:
-        """See :func:`build_nb201_model`."""
-        return build_nb201_model(arch, num_classes, in_channels, **kwargs)
+    sample_archs = staticmethod(sample_archs)
+    mutate_arch = staticmethod(mutate_arch)
 
     @staticmethod
     def param_count(

@@ -1,0 +1,362 @@
+"""``nasbeff search``: REA / random / warm-up REA by table lookup on a search space (NB201 topology
+or NATS-Bench size) under a simulated budget.
+
+The search sees no test accuracy: scorers read the ground truth through ``table.without_test()``;
+the CIFAR-10 test accuracy (``c10_test``) of each run's best arch is looked up afterwards, for the
+CSV and the summary (mean, std, 95% CI over seeds).
+
+Ground truth
+------------
+Anything with ``column(name, index=None)``, ``arch(index)`` and ``without_test()``
+(:class:`SearchTable`). NB201: the offline :class:`~nasbeff.benchmarks.NB201Table`. NATS-size
+(the offline data has none): :class:`ColumnTable` read from a CSV (``index``, ``arch_str``,
+``c10_valid``, ``train_time_s_c10valid``, ``c10_test``) or from NATS-Bench ``sss`` files
+(:meth:`ColumnTable.from_nats_api`), or any table passed to :func:`run_search`.
+
+On NATS-size the ``benchmark`` scorer is NB201's rule with the size space's 90-epoch schedule:
+score = ``c10_valid`` (cifar10-valid x-valid), cost = ``train_time_s_c10valid * 12 / 90``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
+
+import numpy as np
+
+from ..search import (
+    DEFAULT_BUDGETS, NATS_EPOCHS, Trajectory, make_optimizer, make_scorer, scorer_from_csv,
+    summarize, table_scorer,
+)
+from ..spaces import SPACE_NAMES, SearchSpace, get_space
+
+__all__ = ["Method", "ScorerName", "SpaceName", "SearchConfig", "SearchTable", "ColumnTable", "SearchResult",
+           "load_table", "run_search", "CSV_FIELDS", "SIZE_FULL_EPOCHS"]
+
+Method = Literal["rea", "random", "warmup_rea"]
+ScorerName = Literal["benchmark", "zen", "naswot_v1", "beff"]
+SpaceName = Literal["nb201", "nats-size"]
+Progress = Callable[[int, int, str], None]
+"""``on_progress(done, total, label)``: runs finished, runs in all, what runs now."""
+
+#: Scorers each space offers (zen / naswot_v1 are published NB201 columns).
+SPACE_SCORERS: dict[str, tuple[str, ...]] = {"nb201": get_args(ScorerName), "nats-size": ("benchmark", "beff")}
+#: Epochs of the NATS-Bench size space's full schedule (``hp='90'``).
+SIZE_FULL_EPOCHS = 90
+CSV_FIELDS = ("method", "scorer", "warmup_scorer", "seed", "budget_s", "evaluations", "best_index", "best_arch_str",
+              "best_test_acc")
+
+
+def _names(value: str | Sequence[str], what: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    names = [s.strip() for s in (value.split(",") if isinstance(value, str) else value) if s.strip()]
+    if not names:
+        raise ValueError(f"{what} is empty")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} lists a name twice: {','.join(names)}")
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {bad[0]!r}; choose from {', '.join(allowed)}")
+    return tuple(names)
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """One line, before any work, when ``path`` is a folder or its folder cannot be written."""
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".nasbeff-write-test-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: cannot write to {path.parent} ({exc.strerror or exc})") from None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """One ``nasbeff search`` (validated on construction, before any data is loaded).
+
+    ``methods`` / ``scorers``: tuples (or comma-separated strings); ``beff`` scores with
+    ``pool_column`` of ``pool_csv`` (charged ``cost_column`` seconds); ``in_pool`` restricts every
+    scorer to the archs of ``pool_csv``. Runs use seeds ``seed .. seed + seeds - 1``; the CSV holds
+    ``points`` evenly spaced budgets per run plus the report budgets up to ``budget``. ``space``:
+    ``nb201`` (alias ``tss``) or ``nats-size`` (alias ``sss``). ``shared``: the ground truth (NB201:
+    the data folder, default ``../shared/data`` or ``$NASBEFF_SHARED_DATA``; NATS-size: a size CSV
+    or NATS-Bench ``sss`` files)."""
+
+    methods: tuple[Method, ...] = ("rea",)
+    scorers: tuple[ScorerName, ...] = ("benchmark",)
+    warmup_scorer: ScorerName = "naswot_v1"
+    warmup_pool: int = 1000
+    pool_csv: Path = Path("benchmarks_data/nb201_cifar10_rank.csv")
+    pool_column: str = "beff_pred"
+    cost_column: str = "gpu_seconds"
+    in_pool: bool = False
+    budget: float = 12000.0
+    seeds: int = 10
+    seed: int = 0
+    points: int = 20
+    space: SpaceName = "nb201"
+    shared: Path | None = None
+    out: Path = Path("runs/search.csv")
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACE_NAMES:
+            raise ValueError(f"unknown --space {self.space!r}; choose nb201 (alias tss) or nats-size (alias sss)")
+        space = SPACE_NAMES[self.space]
+        object.__setattr__(self, "space", space)
+        object.__setattr__(self, "methods", _names(self.methods, "--method", get_args(Method)))
+        object.__setattr__(self, "scorers", _names(self.scorers, "--scorer", SPACE_SCORERS[space]))
+        warm = "warmup_rea" in self.methods
+        _names([self.warmup_scorer], "--warmup-scorer", SPACE_SCORERS[space] if warm else get_args(ScorerName))
+        for name in ("warmup_pool", "seeds", "seed", "points"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"--{name.replace('_', '-')} must be an integer, got {v!r}")
+        if self.warmup_pool < 1 or self.seeds < 1 or self.seed < 0 or self.points < 1:
+            raise ValueError("need --warmup-pool >= 1, --seeds >= 1, --seed >= 0 and --points >= 1")
+        if isinstance(self.budget, bool) or not isinstance(self.budget, (int, float)) or not (
+                math.isfinite(self.budget) and self.budget > 0):
+            raise ValueError(f"--budget must be a number > 0, got {self.budget!r}")
+        object.__setattr__(self, "budget", float(self.budget))
+        if not self.pool_column or not self.cost_column:
+            raise ValueError("--pool-column and --cost-column must be non-empty")
+        for name in ("pool_csv", "out") + (("shared",) if self.shared is not None else ()):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.needs_pool_csv and not self.pool_csv.is_file():
+            raise FileNotFoundError(f"--pool-csv {self.pool_csv} not found (made by nasbeff rank or nasbeff score)")
+        if self.shared is not None and not self.shared.exists():
+            raise FileNotFoundError(f"--shared {self.shared} does not exist")
+        _check_writable(self.out, "--out")
+
+    @property
+    def needs_pool_csv(self) -> bool:
+        """True when a scorer or the pool comes from ``pool_csv``."""
+        return self.in_pool or "beff" in self.scorers or (self.warmup_scorer == "beff" and
+                                                          "warmup_rea" in self.methods)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ground truth
+# ---------------------------------------------------------------------------------------------
+
+@runtime_checkable
+class SearchTable(Protocol):
+    """What the search workflow needs from a ground-truth table."""
+
+    def column(self, name: str, index: Any = None) -> Any:
+        """Numeric column ``name`` (all rows when ``index`` is None)."""
+        ...
+
+    def arch(self, index: int) -> str:
+        """Benchmark string of arch ``index``."""
+        ...
+
+    def without_test(self) -> Any:
+        """A view that refuses test columns (:class:`~nasbeff.benchmarks.SearchView`)."""
+        ...
+
+
+class ColumnTable:
+    """An in-memory ground-truth table: one arch string and numeric columns per benchmark index.
+
+    ``columns`` maps names to arrays of ``len(archs)`` values (row ``i`` = index ``i``)."""
+
+    def __init__(self, archs: Sequence[str], columns: Mapping[str, Sequence[float]], name: str = "table") -> None:
+        self._archs = list(archs)
+        self._cols = {k: np.asarray(v, dtype=np.float64) for k, v in columns.items()}
+        for k, v in self._cols.items():
+            if v.shape != (len(self._archs),):
+                raise ValueError(f"{name}: column {k!r} has {v.size} values for {len(self._archs)} archs")
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ColumnTable({self.name!r}, {len(self)} archs)"
+
+    def __len__(self) -> int:
+        return len(self._archs)
+
+    def arch(self, index: int) -> str:
+        return self._archs[int(index)]
+
+    def column(self, name: str, index: Any = None):
+        if name not in self._cols:
+            raise KeyError(f"no column {name!r} in {self.name}; columns: {', '.join(self._cols)}")
+        v = self._cols[name]
+        if index is None:
+            return v.copy()
+        return float(v[int(index)]) if np.ndim(index) == 0 else v[np.asarray(index, dtype=np.int64)]
+
+    def without_test(self):
+        from ..benchmarks import SearchView
+
+        return SearchView(self)  # type: ignore[arg-type] - SearchView forwards column / arch only
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike, space: SearchSpace) -> "ColumnTable":
+        """A CSV with ``index`` (each of ``0 .. space.size - 1`` once), ``arch_str`` and numeric columns."""
+        path = Path(path)
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                rows = list(reader)
+                fields = list(reader.fieldnames or [])
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ValueError(f"{path} is not a text CSV file ({type(exc).__name__})") from None
+        if "index" not in fields or "arch_str" not in fields:
+            raise ValueError(f"{path}: needs the columns index and arch_str (it has {', '.join(fields)})")
+        try:
+            index = [int(r["index"]) for r in rows]
+            cols = {c: [float(r[c]) if r[c] not in ("", None) else math.nan for r in rows]
+                    for c in fields if c not in ("index", "arch_str")}
+        except ValueError as exc:
+            raise ValueError(f"{path}: non-numeric value ({exc})") from None
+        if sorted(index) != list(range(space.size)):
+            raise ValueError(f"{path}: the index column must hold 0..{space.size - 1} ({space.name}) once each")
+        order = np.argsort(index, kind="stable")
+        rows = [rows[i] for i in order]
+        cols = {c: np.asarray(v)[order] for c, v in cols.items()}
+        return cls([r["arch_str"] for r in rows], cols, path.name)
+
+    @classmethod
+    def from_nats_api(cls, api: Any, hp: str = str(SIZE_FULL_EPOCHS)) -> "ColumnTable":
+        """The size-space columns from a ``nats_bench`` ``sss`` API object (seed means, ``hp``
+        epochs): ``c10_valid`` (cifar10-valid valid-accuracy), ``train_time_s_c10valid``
+        (its train-all-time) and ``c10_test`` (cifar10 test-accuracy). One query per arch and dataset."""
+        archs, cols = [], {"c10_valid": [], "train_time_s_c10valid": [], "c10_test": []}
+        for i in range(len(api)):
+            v = api.get_more_info(i, "cifar10-valid", hp=hp, is_random=False)
+            t = api.get_more_info(i, "cifar10", hp=hp, is_random=False)
+            archs.append(api.arch(i))
+            cols["c10_valid"].append(v["valid-accuracy"])
+            cols["train_time_s_c10valid"].append(v["train-all-time"])
+            cols["c10_test"].append(t["test-accuracy"])
+        return cls(archs, cols, f"NATS-sss hp={hp}")
+
+
+def load_table(space: str, shared: Path | None) -> SearchTable:
+    """The ground truth of ``space`` (see the module docstring)."""
+    if SPACE_NAMES[space] == "nb201":
+        from ..benchmarks import NB201Table
+
+        table = NB201Table(shared)
+        if not table.path.is_file():
+            raise FileNotFoundError(f"NB201 ground truth {table.path} not found: pass --shared or set "
+                                    "NASBEFF_SHARED_DATA")
+        return table
+    if shared is None:
+        raise ValueError("--space nats-size needs --shared: a size ground-truth CSV or NATS-Bench sss files "
+                         "(the offline data has no size-space table)")
+    if shared.suffix.lower() == ".csv":
+        return ColumnTable.from_csv(shared, get_space("nats-size"))
+    try:
+        import nats_bench
+    except ImportError as exc:
+        raise ImportError("reading NATS-Bench sss files needs the optional package 'nats_bench'") from exc
+    api = nats_bench.create(str(shared), "sss", fast_mode=shared.is_dir(), verbose=False)
+    return ColumnTable.from_nats_api(api)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class SearchResult:
+    """``rows``: one per run and budget (:data:`CSV_FIELDS`; ``best_test_acc`` NaN and
+    ``best_index`` -1 where nothing was evaluated). ``summary``: one per (method, scorer) at the
+    full budget: :func:`~nasbeff.search.summarize`'s fields plus ``unique_mean``."""
+
+    config: SearchConfig
+    rows: list[dict]
+    summary: list[dict]
+    trajectories: list[Trajectory] = field(repr=False)
+    elapsed_s: float
+    out: Path
+
+
+def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[str], Any]:
+    """``get(name) -> Scorer`` for this config (built once per name)."""
+    beff = pool = None
+    if cfg.needs_pool_csv:
+        beff = scorer_from_csv(cfg.pool_csv, cfg.pool_column, cfg.cost_column, name="beff", space=space)
+        pool = beff.pool if cfg.in_pool else None
+
+    def get(name: str):
+        if name == "beff":
+            return beff
+        if cfg.space == "nb201":
+            return make_scorer(name, view, pool=pool)
+        return table_scorer(view, "c10_valid", "train_time_s_c10valid", cost_scale=NATS_EPOCHS / SIZE_FULL_EPOCHS,
+                            name="benchmark", pool=pool, space=space)
+
+    return get
+
+
+def _write_csv(rows: list[dict], out: Path) -> None:
+    """Rows as CSV, atomically (tmp + os.replace)."""
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_FIELDS)
+        for r in rows:
+            found = r["best_index"] >= 0
+            w.writerow([r["method"], r["scorer"], r["warmup_scorer"], r["seed"], f"{r['budget_s']:g}", r["evaluations"],
+                        r["best_index"], r["best_arch_str"], f"{r['best_test_acc']:.4f}" if found else ""])
+    os.replace(tmp, out)
+
+
+def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
+               table: SearchTable | None = None) -> SearchResult:
+    """Run every (method, scorer) for ``cfg.seeds`` seeds, write ``cfg.out`` and summarise.
+
+    ``table``: the ground truth (default :func:`load_table` of ``cfg.space`` and ``cfg.shared``)."""
+    progress = on_progress or (lambda done, total, label: None)
+    space = get_space(cfg.space)
+    table = load_table(cfg.space, cfg.shared) if table is None else table
+    if not isinstance(table, SearchTable):
+        raise ValueError(f"table must have column(), arch() and without_test(), got {type(table).__name__}")
+    get = _scorer_factory(cfg, space, table.without_test())
+    seeds = range(cfg.seed, cfg.seed + cfg.seeds)
+    total, done = len(cfg.methods) * len(cfg.scorers) * cfg.seeds, 0
+    runs: list[tuple[str, str, list[Trajectory]]] = []
+    t0 = time.perf_counter()
+    for m in cfg.methods:
+        for s in cfg.scorers:
+            kw: dict[str, Any] = {"space": space}
+            if m == "warmup_rea":
+                warm = get(cfg.warmup_scorer)
+                size = len(warm.pool) if warm.pool is not None else cfg.warmup_pool
+                kw.update(warmup_scorer=warm, pool_size=max(10, min(cfg.warmup_pool, size)))
+            opt = make_optimizer(m, get(s), **kw)
+            trajs = []
+            for k in seeds:
+                progress(done, total, f"{m} / {s} seed {k}")
+                trajs.append(opt.run(cfg.budget, k))
+                done += 1
+            runs.append((m, s, trajs))
+    progress(done, total, "done")
+    elapsed = time.perf_counter() - t0
+    truth = np.asarray(table.column("c10_test"), dtype=np.float64)  # after the search: reporting only
+    report = sorted({b for b in DEFAULT_BUDGETS if b <= cfg.budget} | {float(cfg.budget)})
+    grid = sorted(set(report) | {float(b) for b in np.linspace(cfg.budget / cfg.points, cfg.budget, cfg.points)})
+    rows, summary = [], []
+    for m, s, trajs in runs:
+        for t in trajs:
+            for b in grid:
+                bi = int(t.best_at(b))
+                rows.append({"method": m, "scorer": s, "warmup_scorer": t.warmup_scorer or "", "seed": t.seed,
+                             "budget_s": float(b), "evaluations": int(t.evaluations_at(b)), "best_index": bi,
+                             "best_arch_str": table.arch(bi) if bi >= 0 else "",
+                             "best_test_acc": float(truth[bi]) if bi >= 0 else math.nan})
+        row = summarize(trajs, truth, [cfg.budget])[0]
+        summary.append({**row, "unique_mean": float(np.mean([t.unique_evaluations for t in trajs]))})
+    _write_csv(rows, cfg.out)
+    return SearchResult(cfg, rows, summary, [t for _, _, ts in runs for t in ts], elapsed, cfg.out)
+
