@@ -312,6 +312,56 @@ def score(
 
 # ---------------------------------------------------------------------------------------------
 @app.command()
+def search(
+    method: str = typer.Option("rea", help="rea (regularized evolution), random, or warmup_rea (zero-cost warm-up "
+                                           "then REA); comma-separated to compare several."),
+    scorer: str = typer.Option("benchmark", help="What the search maximises: benchmark (NATS-Bench's simulated "
+                                                 "training), zen, naswot_v1 (published proxy columns), or beff (the "
+                                                 "--pool-column of --pool-csv); comma-separated for several."),
+    warmup_scorer: str = typer.Option("naswot_v1", help="Warm-up scorer of warmup_rea (zen, naswot_v1, beff, ...)."),
+    warmup_pool: int = typer.Option(1000, help="Archs scored by the warm-up scorer in warmup_rea."),
+    pool_csv: Path = typer.Option(Path("benchmarks_data/nb201_cifar10_rank.csv"),
+                                  help="Per-arch predictions for the beff scorer (index and the columns below)."),
+    pool_column: str = typer.Option("beff_pred", help="Score column of --pool-csv (higher = better)."),
+    cost_column: str = typer.Option("gpu_seconds", help="Seconds charged per evaluation by beff (column of --pool-csv)."),
+    in_pool: bool = typer.Option(False, "--in-pool", help="Restrict every scorer to the archs of --pool-csv."),
+    space: str = typer.Option("nb201", help="Search space: nb201 (alias tss) or nats-size (alias sss; --shared then "
+                                            "names a size-space CSV or the NATS-Bench sss files)."),
+    budget: float = typer.Option(12000.0, help="Simulated search budget in seconds."),
+    seeds: int = typer.Option(10, help="Number of runs per method and scorer (seeds --seed .. --seed + seeds - 1)."),
+    seed: int = typer.Option(0, help="First seed."),
+    points: int = typer.Option(20, help="Evenly spaced budgets written per run to --out (plus NB201's report budgets)."),
+    shared: Path | None = typer.Option(None, help=_SHARED_HELP),
+    out: Path = typer.Option(Path("runs/search.csv"), help="CSV: one row per run and budget with the best arch so far "
+                                                          "and its true CIFAR-10 test accuracy."),
+    debug: bool = DEBUG,
+) -> None:
+    """Search NAS-Bench-201 (or the NATS size space) by table lookup under a simulated budget.
+
+    The search sees no test accuracy; the test accuracy (c10_test) of each run's best arch is
+    looked up afterwards and summarised (mean, std, 95% CI over seeds)."""
+    from .runs.search import SearchConfig, run_search
+
+    with _errors(debug):
+        cfg = SearchConfig(methods=method, scorers=scorer, warmup_scorer=warmup_scorer, warmup_pool=warmup_pool,
+                           pool_csv=pool_csv, pool_column=pool_column, cost_column=cost_column, in_pool=in_pool,
+                           budget=budget, seeds=seeds, seed=seed, points=points, space=space, shared=shared, out=out)
+        with _progress() as on_progress:
+            res = run_search(cfg, on_progress)
+        console.print(_table(f"{res.config.space} search, budget {budget:,.0f} s, {seeds} seeds: test accuracy "
+                             f"(c10_test) of the best arch found",
+                             ["method", "scorer", "test acc % (mean ± std)", "95% CI ±", "evaluations", "unique archs"],
+                             [[r["method"], r["scorer"] + (f" (warm-up {r['warmup_scorer']})" if r["warmup_scorer"]
+                                                          else ""),
+                               f"{_fmt(r['mean'])} ± {_fmt(r['std'])}" + ("" if r["n"] == r["runs"] else
+                                                                         f" (n={r['n']})"),
+                               _fmt(r["ci95"]), f"{r['evaluations_mean']:.0f}", f"{r['unique_mean']:.0f}"]
+                              for r in res.summary], left=2))
+        console.print(f"wrote {res.out} ({len(res.trajectories)} runs, searched in {res.elapsed_s:.1f} s)")
+
+
+# ---------------------------------------------------------------------------------------------
+@app.command()
 def report(
     scores: Path | None = typer.Option(None, "--scores", "--rank", help="Per-arch CSV of nasbeff rank or score "
                                                                         "(an index column and score columns)."),

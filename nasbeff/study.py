@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Sequence
 
-import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from nasbeff import beta_eff, capacitance
-from nasbeff.line_graph import beta_eff_from_graph, beta_eff_from_matrix, line_graph
+from nasbeff.line_graph import beta_eff_from_graph, line_graph
 from nasbeff.probe import NCP
 
 D = torch.float64

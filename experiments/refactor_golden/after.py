@@ -33,7 +33,7 @@ def close(a, b, where):
             return [f"{where}: length {len(a)} vs {len(b)}"]
         return [m for x, y, i in zip(a, b, range(len(a))) for m in close(x, y, f"{where}[{i}]")]
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        if math.isnan(a) and math.isnan(b):
+        if a == b or (math.isnan(a) and math.isnan(b)):
             return []
         return [] if abs(a - b) <= 1e-6 * max(1.0, abs(b)) else [f"{where}: {a!r} vs {b!r}"]
     return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
@@ -47,11 +47,31 @@ def main() -> None:
     before = json.loads((HERE / "demo_before.json").read_text())
     drop = ("seconds", "beff_fallback", "beff_out_of_range")
     rows = [{k: v for k, v in r.items() if not any(d in k for d in drop)} for r in res.rows]
-    for r_after, r_before in zip(rows, before["rows"]):  # the fallback door: no LSV under beff_pred
-        if not math.isfinite(r_after["beff_pred"]):
-            r_after["beff_pred"] = r_before["beff_pred"] if r_before["beff_pred"] == r_before["lsv"] else math.nan
+    # The two intended changes (issue 9's doors): an arch whose beta_eff curve cannot be fitted
+    # used to get its last seen value under beff_pred (now NaN and flagged), and a cut-off arch
+    # got a proxy-specific number (now every proxy's CANNOT_SCORE, -inf). Apply both doors to the
+    # recorded rows and recompute the recorded table from them.
+    from nasbeff.evaluate import correlation_table
+    from nasbeff.proxies import CANNOT_SCORE
+    from nasbeff.spaces import is_cut_off
+
+    cfg = RankDemoConfig.quick(png=None)
+    door = [dict(r) for r in before["rows"]]
+    for d, r in zip(door, res.rows):
+        if r["beff_fallback"]:
+            assert d["beff_pred"] == d["lsv"], "a fallback arch must have carried its LSV before"
+            d["beff_pred"] = math.nan
+        if is_cut_off(d["arch_str"]):
+            d.update({p: CANNOT_SCORE for p in cfg.proxies})
+    methods = {f"beta_eff pred. ({cfg.epochs} ep)": "beff_pred", f"LSV ({cfg.epochs} ep)": "lsv",
+               f"BSV ({cfg.epochs} ep)": "bsv", **{f"{p} (init)": p for p in cfg.proxies}}
+    truth = [d["truth"] for d in door]
+    door_table = correlation_table({m: [d[c] for d in door] for m, c in methods.items()}, truth, n_boot=cfg.n_boot,
+                                   seed=cfg.seed)
+    before_after_door = {"rows": door, "table": door_table, "noise_ceiling": before["noise_ceiling"]}
     table = [{k: v for k, v in r.items() if k not in ("column", "seconds")} for r in res.table]
-    report["demo"] = close({"rows": rows, "table": table, "noise_ceiling": res.noise_ceiling}, before, "demo")
+    report["demo"] = close({"rows": rows, "table": table, "noise_ceiling": res.noise_ceiling}, before_after_door, "demo")
+    report["demo LSV/BSV rows, as recorded"] = close(table[1:3], before["table"][1:3], "demo.table")
     # 2-3. rank 2 archs x 2 epochs, 10 archs x every proxy: store metrics (timings dropped)
     from nasbeff import proxies
 

@@ -1,4 +1,4 @@
-import json, torch, sys
+import json, torch
 torch.set_num_threads(1)
 from nasbeff.demo import RankDemoConfig, rank_demo
 from rich.console import Console

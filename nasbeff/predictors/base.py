@@ -140,20 +140,6 @@ def best_seen(curves) -> np.ndarray:
 class LastSeenValue(CurvePredictor):
     """Predict ``y_k``, the last observed value."""
 
-    def predict(self, curves, arch_features=None) -> np.ndarray:
-        return last_seen(check_curves(curves, min_epochs=self.min_observed))
-
-
-class BestSeenValue(CurvePredictor):
-    """Predict ``max_{t<=k} y_t``, the best observed value."""
-
-    def predict(self, curves, arch_features=None) -> np.ndarray:
-        return best_seen(check_curves(curves, min_epochs=self.min_observed))
-
-
-class LastSeenValue(CurvePredictor):
-    """Predict ``y_k``, the last observed value."""
-
     def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
         return last_seen(curves)
 

@@ -16,9 +16,13 @@ Conventions (every proxy):
 * The model is never modified: proxies work on a ``copy.deepcopy`` in **train mode** (batch-stat
   BN), as zero-cost-nas, NASLib and the NASWOT/ZiCo/MeCo reference code do.
 * Numerical failure (NaN/inf in activations, outputs or gradients) raises ``ValueError``.
-* Degenerate but well-defined cases never give a silent number: the value is the natural limit
-  (``-inf`` for log-type scores, ``0.0`` for gradient sums) and ``ScoreResult.flag`` says why,
-  e.g. ``"output does not depend on the input"`` for the NB201 cut-off cells.
+* **A network whose output does not depend on its input cannot be scored** (NB201's 341 cut-off
+  cells: it can never learn above chance). Every proxy, structural ones (``params``, ``flops``)
+  included, gives it :data:`CANNOT_SCORE` (``-inf``: ranked last) with the flag
+  ``"output does not depend on the input"``. :func:`score` decides this once, before the proxy
+  runs, from one train-mode forward pass of the first two samples.
+* Other degenerate but well-defined cases never give a silent number: the value is the natural
+  limit (``-inf`` for log-type scores, ``0.0`` for gradient sums) and ``ScoreResult.flag`` says why.
 * Proxies that need several samples (``naswot``, ``jacov``/``naswot_v1``) raise ``ValueError`` on a
   batch of one.
 
@@ -39,7 +43,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ScoreResult", "ProxyFn", "register", "get", "available", "score"]
+from ._common import CONSTANT_OUTPUT, is_constant_over_batch, work_copy
+
+__all__ = ["ScoreResult", "ProxyFn", "register", "get", "available", "score", "CANNOT_SCORE", "output_ignores_input"]
+
+CANNOT_SCORE = -math.inf
+"""The value of every proxy for a network whose output does not depend on its input."""
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 ProxyOut = Union[float, tuple[float, Union[str, None]]]
@@ -116,6 +125,16 @@ def _as_batches(batches: Any) -> list[Batch]:
     return out
 
 
+def output_ignores_input(model: nn.Module, x: torch.Tensor) -> bool:
+    """True when ``model`` (a train-mode copy, batch statistics) maps the first two distinct
+    samples of ``x`` to exactly the same output: its output does not depend on its input."""
+    if x.shape[0] < 2 or torch.equal(x[0], x[1]):
+        return False
+    net = work_copy(model)
+    with torch.no_grad():
+        return is_constant_over_batch(net(x[:2]))
+
+
 def score(
     name: str,
     model: nn.Module,
@@ -131,6 +150,8 @@ def score(
     bl = _as_batches(batches)
     loss = F.cross_entropy if loss_fn is None else loss_fn
     t0 = time.perf_counter()
+    if output_ignores_input(model, bl[0][0]):
+        return ScoreResult(CANNOT_SCORE, time.perf_counter() - t0, name, CONSTANT_OUTPUT)
     out = fn(model, bl, loss, **kw)
     seconds = time.perf_counter() - t0
     value, flag = out if isinstance(out, tuple) else (out, None)

@@ -42,13 +42,17 @@ def parse_indices(spec: str, n: int = NUM_NB201_ARCHS, what: str = "--archs") ->
     return sorted(out)
 
 
-def parse_names(spec: str | Sequence[str], what: str) -> tuple[str, ...]:
-    """A comma-separated list (or a sequence) of names, non-empty and without repeats."""
+def parse_names(spec: str | Sequence[str], what: str, allowed: Sequence[str] | None = None) -> tuple[str, ...]:
+    """A comma-separated list (or a sequence) of names, non-empty, without repeats and (when
+    ``allowed`` is given) each one of ``allowed``."""
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
         raise ValueError(f"{what} is empty")
     if len(set(names)) != len(names):
         raise ValueError(f"{what} lists a name twice: {','.join(names)}")
+    bad = [n for n in names if allowed is not None and n not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {bad[0]!r}; choose from {', '.join(allowed)}")
     return tuple(names)
 
 

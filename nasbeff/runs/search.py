@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from ..search import (
     summarize, table_scorer,
 )
 from ..spaces import SPACE_NAMES, SearchSpace, get_space
+from ._common import Progress, check_writable, parse_names
 
 __all__ = ["Method", "ScorerName", "SpaceName", "SearchConfig", "SearchTable", "ColumnTable", "SearchResult",
            "load_table", "run_search", "CSV_FIELDS", "SIZE_FULL_EPOCHS"]
@@ -43,8 +43,6 @@ __all__ = ["Method", "ScorerName", "SpaceName", "SearchConfig", "SearchTable", "
 Method = Literal["rea", "random", "warmup_rea"]
 ScorerName = Literal["benchmark", "zen", "naswot_v1", "beff"]
 SpaceName = Literal["nb201", "nats-size"]
-Progress = Callable[[int, int, str], None]
-"""``on_progress(done, total, label)``: runs finished, runs in all, what runs now."""
 
 #: Scorers each space offers (zen / naswot_v1 are published NB201 columns).
 SPACE_SCORERS: dict[str, tuple[str, ...]] = {"nb201": get_args(ScorerName), "nats-size": ("benchmark", "beff")}
@@ -52,30 +50,6 @@ SPACE_SCORERS: dict[str, tuple[str, ...]] = {"nb201": get_args(ScorerName), "nat
 SIZE_FULL_EPOCHS = 90
 CSV_FIELDS = ("method", "scorer", "warmup_scorer", "seed", "budget_s", "evaluations", "best_index", "best_arch_str",
               "best_test_acc")
-
-
-def _names(value: str | Sequence[str], what: str, allowed: Sequence[str]) -> tuple[str, ...]:
-    names = [s.strip() for s in (value.split(",") if isinstance(value, str) else value) if s.strip()]
-    if not names:
-        raise ValueError(f"{what} is empty")
-    if len(set(names)) != len(names):
-        raise ValueError(f"{what} lists a name twice: {','.join(names)}")
-    bad = [n for n in names if n not in allowed]
-    if bad:
-        raise ValueError(f"unknown {what} {bad[0]!r}; choose from {', '.join(allowed)}")
-    return tuple(names)
-
-
-def _check_writable(path: Path, what: str) -> None:
-    """One line, before any work, when ``path`` is a folder or its folder cannot be written."""
-    if path.is_dir():
-        raise ValueError(f"{what} {path} is a folder, not a file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".nasbeff-write-test-"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"{what} {path}: cannot write to {path.parent} ({exc.strerror or exc})") from None
 
 
 @dataclass(frozen=True)
@@ -111,10 +85,10 @@ class SearchConfig:
             raise ValueError(f"unknown --space {self.space!r}; choose nb201 (alias tss) or nats-size (alias sss)")
         space = SPACE_NAMES[self.space]
         object.__setattr__(self, "space", space)
-        object.__setattr__(self, "methods", _names(self.methods, "--method", get_args(Method)))
-        object.__setattr__(self, "scorers", _names(self.scorers, "--scorer", SPACE_SCORERS[space]))
+        object.__setattr__(self, "methods", parse_names(self.methods, "--method", get_args(Method)))
+        object.__setattr__(self, "scorers", parse_names(self.scorers, "--scorer", SPACE_SCORERS[space]))
         warm = "warmup_rea" in self.methods
-        _names([self.warmup_scorer], "--warmup-scorer", SPACE_SCORERS[space] if warm else get_args(ScorerName))
+        parse_names([self.warmup_scorer], "--warmup-scorer", SPACE_SCORERS[space] if warm else get_args(ScorerName))
         for name in ("warmup_pool", "seeds", "seed", "points"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -133,7 +107,7 @@ class SearchConfig:
             raise FileNotFoundError(f"--pool-csv {self.pool_csv} not found (made by nasbeff rank or nasbeff score)")
         if self.shared is not None and not self.shared.exists():
             raise FileNotFoundError(f"--shared {self.shared} does not exist")
-        _check_writable(self.out, "--out")
+        check_writable(self.out, "--out")
 
     @property
     def needs_pool_csv(self) -> bool:
