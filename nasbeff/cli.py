@@ -148,7 +148,7 @@ def demo(
         console.print(f"noise ceiling = rho between the two ground-truth seeds; the truth is their mean, so a scorer "
                       f"can exceed it. Ground truth {min(truth):.1f}% .. {best:.1f}%, "
                       f"{sum(t >= best - 1 for t in truth)} of {len(truth)} archs within 1 point of the best: on "
-                      f"digits many archs tie, so rho mostly separates the weak archs from the rest. The NB201 / "
+                      f"digits many archs tie near 97-99%, so rho mostly separates the weak archs from the rest. The NB201 / "
                       f"CIFAR-10 study (nasbeff rank) is the real test.")
         for note in res.notes:
             console.print(f"note: {note}")

@@ -243,6 +243,16 @@ class StoredRow:
         return {**dict(zip(KEY_FIELDS, self.key.as_tuple())), "epoch": self.epoch, **self.metrics}
 
 
+def is_timing_metric(name: str) -> bool:
+    """Metrics that measure time (``seconds*``, ``*_seconds``, ``*_overhead``): they differ between
+    two runs of the same deterministic work, so resumption never compares them."""
+    return name.startswith("seconds") or name.endswith("_seconds") or name.endswith("_overhead")
+
+
+def _deterministic(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if not is_timing_metric(k)}
+
+
 def _check_key(key: RunKey) -> RunKey:
     if not isinstance(key, RunKey):
         raise TypeError(f"expected a RunKey, got {type(key).__name__}")
@@ -798,8 +808,10 @@ class ResultStore:
 
         ``epoch`` is >= 0, or ``None`` for scorers without epochs. Metric values are numbers,
         str, bool or None (NaN/inf are stored as None). Recording the same metrics again changes
-        nothing and returns False (it bumps the row's ``n_writes`` audit counter); different
-        metrics raise :class:`ConflictError` unless ``overwrite=True``. A new epoch for a unit
+        nothing and returns False (it bumps the row's ``n_writes`` audit counter); timings
+        (:func:`is_timing_metric`) are not compared, so a resumed run that re-measures an epoch
+        keeps the first timings; different deterministic metrics raise :class:`ConflictError`
+        unless ``overwrite=True``. A new epoch for a unit
         marked done raises :class:`StoreError` (see :meth:`unmark_done`). Returns True when data
         changed.
         """
@@ -829,7 +841,7 @@ class ResultStore:
                 )
                 return True
             old = json.loads(row[0])
-            if old == payload:
+            if _deterministic(old) == _deterministic(payload):
                 conn.execute(f"UPDATE epochs SET n_writes = n_writes + 1 WHERE {_ROW_WHERE}", params)
                 return False
             if not overwrite:

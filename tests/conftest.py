@@ -47,3 +47,49 @@ def _private_cache(_cache_root, monkeypatch):
 def _deterministic_torch():
     torch.manual_seed(0)
     yield
+
+
+def _tree_state() -> str:
+    """``git status`` of the working tree (ignored files included, the venv and caches left out)."""
+    import subprocess
+
+    out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO_ROOT,
+                         capture_output=True, text=True)
+    skip = (".venv/", ".pytest_cache/", ".hypothesis/", "nasbeff.egg-info/")
+    return "\n".join(line for line in out.stdout.splitlines()
+                     if not any(s in line for s in skip) and "__pycache__" not in line)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_writes_nothing_into_the_working_tree():
+    """The whole session leaves the working tree as it found it (every output goes to tmp_path)."""
+    import shutil
+
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        yield
+        return
+    before = _tree_state()
+    yield
+    after = _tree_state()
+    assert after == before, f"the test suite wrote into the working tree:\n{after}"
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar(tmp_path_factory) -> Path:
+    """A CIFAR-10 image tree of 8 train / 2 test images per class with a learnable colour cue."""
+    import numpy as np
+    from PIL import Image
+
+    from nasbeff.data import CIFAR10_CLASSES
+
+    root = tmp_path_factory.mktemp("cifar")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("test", 2)):
+        for c, name in enumerate(CIFAR10_CLASSES):
+            d = root / split / name
+            d.mkdir(parents=True)
+            for k in range(n):
+                img = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+                img[..., c % 3] = np.clip(img[..., c % 3].astype(int) // 4 + 25 * c, 0, 255)
+                Image.fromarray(img).save(d / f"{k:04d}.png")
+    return root

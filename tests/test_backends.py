@@ -10,12 +10,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
-from nasbeff.backends import LocalBackend, ProxyJob, RayBackend, make_backend
+from nasbeff.backends import LocalBackend, ProcessBackend, RayBackend, make_backend
 from nasbeff.cli import app
-from nasbeff.data import CIFAR10_CLASSES
+from nasbeff.runs.score import ProxyJob
 from nasbeff.spaces import nb201_channels
 
 runner = CliRunner()
@@ -52,6 +51,34 @@ def test_local_backend_keeps_order_calls_back_and_fixes_threads():
         LocalBackend(threads=0)
     with pytest.raises(ValueError, match="local, ray"):
         make_backend("dask")
+
+
+def test_process_backend_gives_the_in_process_results_in_unit_order():
+    seen = []
+    out = ProcessBackend(workers=2, threads=1).map_units(_threads, [1, 2, 3], on_result=lambda u, r: seen.append(u))
+    assert out == [1, 1, 1] and sorted(seen) == [1, 2, 3]
+    job = _job()
+    units = [(i, PROXIES) for i in ARCHS[:2]]
+    local = LocalBackend(threads=1).map_units(job, units)
+    procs = ProcessBackend(workers=2, threads=1).map_units(job, units)
+    assert [{n: r[n]["value"] for n in PROXIES} for r in local] == [{n: r[n]["value"] for n in PROXIES} for r in procs]
+    with pytest.raises(ValueError, match="workers"):
+        ProcessBackend(workers=0)
+    with pytest.raises(KeyError, match="unknown proxy"):  # a worker's error reaches the driver
+        ProcessBackend(workers=2).map_units(ProxyJob(job.batches, job.channels), [(0, ("no_such_proxy",))])
+
+
+def test_the_executor_knows_nothing_of_the_domain():
+    import ast
+    from pathlib import Path
+
+    import nasbeff.backends as be
+
+    tree = ast.parse(Path(be.__file__).read_text())
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m.startswith(".") or m.startswith("nasbeff") for m in imported if m), imported
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0]
 
 
 def test_proxy_job_is_deterministic_and_order_free():
@@ -106,21 +133,6 @@ def test_score_command_on_ray_matches_local(tmp_path, ray_backend):
     keep = ("index", "arch_str", "naswot", "synflow", "params")
     assert [{k: r[k] for k in keep} for r in _rows(tmp_path / "l.csv")] == \
         [{k: r[k] for k in keep} for r in _rows(tmp_path / "r.csv")]
-
-
-@pytest.fixture(scope="module")
-def tiny_cifar(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    rng = np.random.default_rng(1)
-    for split, n in (("train", 8), ("test", 2)):
-        for c, name in enumerate(CIFAR10_CLASSES):
-            d = root / split / name
-            d.mkdir(parents=True)
-            for k in range(n):
-                img = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
-                img[..., c % 3] = np.clip(img[..., c % 3].astype(int) // 4 + 25 * c, 0, 255)
-                Image.fromarray(img).save(d / f"{k:04d}.png")
-    return root
 
 
 def test_rank_command_on_ray_matches_local(tmp_path, tiny_cifar, ray_backend):

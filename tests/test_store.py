@@ -166,6 +166,22 @@ def test_duplicate_conflict_overwrite(tmp_path):
         assert rec.metrics["loss"] == 0.25 and rec.n_writes == 3
 
 
+def test_resume_compares_only_deterministic_metrics(tmp_path):
+    """A resumed run re-measuring an epoch gets other timings: not a conflict; the first stay."""
+    from nasbeff.store import is_timing_metric
+
+    assert all(map(is_timing_metric, ("seconds_train", "seconds_beta", "zen_seconds", "beta_overhead")))
+    assert not any(map(is_timing_metric, ("train_loss", "beta_eff", "valid_acc")))
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        k = key()
+        s.record_epoch(k, 1, {"train_loss": 0.5, "seconds_train": 3.0, "seconds_beta": 0.1})
+        assert s.record_epoch(k, 1, {"train_loss": 0.5, "seconds_train": 4.2, "seconds_beta": 0.3}) is False
+        (rec,) = s.rows()
+        assert rec.metrics["seconds_train"] == 3.0 and rec.n_writes == 2
+        with pytest.raises(ConflictError, match="train_loss"):
+            s.record_epoch(k, 1, {"train_loss": 0.25, "seconds_train": 3.0, "seconds_beta": 0.1})
+
+
 def test_nonfinite_metrics_stored_as_null(tmp_path):
     with ResultStore(tmp_path / "s.sqlite") as s:
         k = key()

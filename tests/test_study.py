@@ -6,28 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from nasbeff.cli import app
-from nasbeff.data import CIFAR10_CLASSES
 from nasbeff.store import ResultStore
 from nasbeff.study import StudyConfig, load_study_data, run_key, summarize, train_arch
-
-
-@pytest.fixture(scope="module")
-def tiny_cifar(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 8), ("test", 2)):
-        for c, name in enumerate(CIFAR10_CLASSES):
-            d = root / split / name
-            d.mkdir(parents=True)
-            for k in range(n):
-                img = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
-                img[..., c % 3] = np.clip(img[..., c % 3].astype(int) // 4 + 25 * c, 0, 255)  # learnable colour cue
-                Image.fromarray(img).save(d / f"{k:04d}.png")
-    return root
 
 
 CFG = StudyConfig(epochs=3, train_size=30, valid_size=20, batch_size=10, beta_samples=16)

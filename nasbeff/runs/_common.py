@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -66,16 +65,18 @@ def sample_archs(pool: Sequence[int], n: int | None, seed: int) -> list[int]:
 
 
 def check_writable(path: Path, what: str) -> None:
-    """One clear line, before any work, when ``path``'s folder cannot be created or written."""
-    folder = Path(path).parent
-    if path.exists() and path.is_dir():
+    """One clear line, before any work, when ``path`` could not be written: it is a folder, or its
+    nearest existing ancestor folder is a file or not writable. Creates nothing."""
+    path = Path(path)
+    if path.is_dir():
         raise ValueError(f"{what} {path} is a folder, not a file")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".nasbeff-write-test-"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"{what} {path}: cannot write to {folder} ({exc.strerror or exc})") from None
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{what} {path}: cannot write to {path.parent} ({probe} is not a folder)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path}: cannot write to {path.parent} (permission denied on {probe})")
 
 
 def check_device(device: str) -> str:

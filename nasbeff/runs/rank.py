@@ -45,7 +45,7 @@ class RankConfig:
 
     def __post_init__(self) -> None:
         if self.backend not in ("local", "ray"):
-            raise ValueError(f"--backend must be local or ray, got {self.backend!r}")
+            raise ValueError(f"--backend must be one of local, ray, got {self.backend!r}")
         if self.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
         if self.backend == "ray" and self.workers > 1:

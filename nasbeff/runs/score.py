@@ -55,7 +55,7 @@ class ScoreConfig:
         from .. import proxies as zc
 
         if self.backend not in ("local", "ray"):
-            raise ValueError(f"--backend must be local or ray, got {self.backend!r}")
+            raise ValueError(f"--backend must be one of local, ray, got {self.backend!r}")
         for name in self.proxies:
             zc.get(name)  # KeyError listing the available names
         if not self.proxies:
