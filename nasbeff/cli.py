@@ -1,15 +1,12 @@
-"""Command-line tool: ``nasbeff --help`` (or ``python -m nasbeff --help``).
-
-Each command parses its options into a run's config (:mod:`nasbeff.runs`, validated before any
-work), calls the run and renders its rows. Errors are one line with exit code 2 (``--debug``: the
-traceback); Ctrl-C exits with 130 and says how to resume.
+"""Command-line tool (``nasbeff --help``): each command parses its options into a run's config
+(:mod:`nasbeff.runs`, validated before any work), calls the run and renders its rows. Errors are
+one line with exit code 2 (``--debug``: the traceback); Ctrl-C exits with 130, saying how to resume.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +23,12 @@ console = Console()
 DEBUG = typer.Option(False, help="Show full tracebacks.")
 _BACKEND_HELP = ("Where units run: local (this process, or --workers processes) or ray (Ray tasks; needs "
                  "pip install ray). Results are identical for the same --threads.")
-_RAY_ADDRESS_HELP = "Ray cluster to join (e.g. auto or ray://host:10001); empty: start a local Ray instance."
-_RAY_CPUS_HELP = "CPUs of the local Ray instance (0 = all); each task asks for --threads of them."
-_SHARED_HELP = "Folder of the NB201 ground truth (default ../shared/data or $NASBEFF_SHARED_DATA)."
+RAY_ADDRESS = typer.Option("", help="Ray cluster to join (e.g. auto or ray://host:10001); empty: a local Ray instance.")
+RAY_CPUS = typer.Option(0, help="CPUs of the local Ray instance (0 = all); each task asks for --threads of them.")
+SHARED = typer.Option(None, help="Folder of the NB201 ground truth (default ../shared/data or $NASBEFF_SHARED_DATA).")
+WORKERS = typer.Option(1, help="Local worker processes (they die with this process).")
+ARCH_SAMPLE = typer.Option(0, help="Seeded sample of this many archs from --archs (0 = all).")
+SAMPLE_SEED = typer.Option(0, help="Seed of the arch sample.")
 
 
 @contextlib.contextmanager
@@ -70,12 +70,21 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 
 def _threads(threads: int) -> None:
-    import torch
-
+    """Fix torch's thread count in this process (0: leave torch's default)."""
     if threads < 0:
         raise ValueError(f"--threads must be >= 0, got {threads}")
     if threads:
-        torch.set_num_threads(threads)
+        __import__("torch").set_num_threads(threads)
+
+
+def _rho(r: dict, name: str) -> str:
+    """``+0.123 [+0.01, +0.25]`` from a correlation_table row."""
+    return f"{r[name]:+.3f} [{r[name + '_lo']:+.2f}, {r[name + '_hi']:+.2f}]"
+
+
+def _corr(c) -> str:
+    """``+0.123 [+0.01, +0.25]`` from a :class:`nasbeff.evaluate.Correlation`."""
+    return f"{c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, {c.spearman_ci[1]:+.2f}]"
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 1) -> Table:
@@ -87,7 +96,6 @@ def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 1)
     return table
 
 
-# ---------------------------------------------------------------------------------------------
 @app.command()
 def demo(
     mlp: bool = typer.Option(False, "--mlp", help="Run the single-MLP demo instead: beta_eff and accuracy per epoch, "
@@ -102,7 +110,7 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the arch sample, the split, the initialisations and the batches."),
     beta_samples: int | None = typer.Option(None, help="Training samples on which beta_eff is measured each epoch "
                                                        "(default 512; --quick 256)."),
-    png: str = typer.Option("runs/demo_ranking.png", help="Ranking demo: figure of predicted vs true accuracy ('' = none)."),
+    png: str = typer.Option("runs/demo_ranking.png", help="Ranking demo: predicted-vs-true figure ('' = none)."),
     threads: int = typer.Option(1, help="torch threads (0 = torch's default, all cores)."),
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
     debug: bool = DEBUG,
@@ -128,28 +136,15 @@ def demo(
         make = run.RankDemoConfig.quick if quick else run.RankDemoConfig
         cfg = make(seed=seed, device=device, png=Path(png) if png else None, **given)
         _threads(threads)
-        import torch
-
-        console.print(f"[bold]digits[/]: {cfg.archs} NB201 archs (seed {cfg.seed}) with C={cfg.C}, N={cfg.N} "
-                      f"(8x8 -> 4x4 -> 2x2); {torch.get_num_threads()} torch threads")
-        console.print(f"each arch: {cfg.epochs} epochs under the frozen NCP -> beta_eff prediction; proxies at init; "
-                      f"ground truth = mean validation accuracy of {cfg.truth_seeds} runs of {cfg.final_epochs} "
-                      f"epochs with its own head")
         with _progress() as on_progress:
             res = run.run_rank_demo(cfg, on_progress)
-        rows = [[r["method"], f"{r['spearman']:+.3f}", f"[{r['spearman_lo']:+.2f}, {r['spearman_hi']:+.2f}]",
-                 f"{r['kendall']:+.3f}", f"{r['n']}", f"{r['seconds']:.2f}"] for r in res.table]
-        rows.append(["noise ceiling", f"{res.noise_ceiling:+.3f}", "", "", "", ""])
+        for line in res.header:
+            console.print(line)
+        rows = [[r["method"], _rho(r, "spearman"), f"{r['kendall']:+.3f}", f"{r['n']}", f"{r['seconds']:.2f}"]
+                for r in res.table] + [["noise ceiling", f"{res.noise_ceiling:+.3f}", "", "", ""]]
         console.print(_table(f"Spearman rho vs ground truth, {len(res.rows)} NB201 archs on digits "
                              f"({res.train_size} train / {res.valid_size} valid images)",
-                             ["scorer", "rho", "rho 95% CI", "Kendall tau", "n", "s/arch"], rows))
-        truth = [r["truth"] for r in res.rows]
-        best = max(truth)
-        console.print(f"noise ceiling = rho between the two ground-truth seeds; the truth is their mean, so a scorer "
-                      f"can exceed it. Ground truth {min(truth):.1f}% .. {best:.1f}%, "
-                      f"{sum(t >= best - 1 for t in truth)} of {len(truth)} archs within 1 point of the best: on "
-                      f"digits many archs tie near 97-99%, so rho mostly separates the weak archs from the rest. The NB201 / "
-                      f"CIFAR-10 study (nasbeff rank) is the real test.")
+                             ["scorer", "rho [95% CI]", "Kendall tau", "n", "s/arch"], rows))
         for note in res.notes:
             console.print(f"note: {note}")
         if res.png is not None:
@@ -181,13 +176,12 @@ def _render_mlp_demo(cfg, run) -> None:
                   f"(beta_eff at the end: {res.records[-1].beta_eff:.4g}; total {res.seconds:.1f} s)")
 
 
-# ---------------------------------------------------------------------------------------------
 @app.command()
 def rank(
-    data: Path = typer.Option(..., help="CIFAR-10: a cifar-10-batches-py folder, an image tree, or a .tar/.tar.gz of one."),
+    data: Path = typer.Option(..., help="CIFAR-10: a cifar-10-batches-py folder, an image tree or a .tar(.gz) of one."),
     archs: str = typer.Option("0-199", help="Pool of NB201 arch indices: ranges/lists like 0-199 or 0,5,9."),
-    sample: int = typer.Option(0, help="Seeded sample of this many archs from the pool (0 = all)."),
-    sample_seed: int = typer.Option(0, help="Seed of the arch sample."),
+    sample: int = ARCH_SAMPLE,
+    sample_seed: int = SAMPLE_SEED,
     store: Path = typer.Option(Path("runs/nb201_rank.sqlite"), help="Result store (SQLite); re-runs resume from it."),
     out: Path = typer.Option(Path("runs/nb201_cifar10_rank.csv"), help="Per-arch CSV written at the end."),
     epochs: int = typer.Option(5, help="Epochs observed per arch."),
@@ -197,17 +191,17 @@ def rank(
     lr: float = typer.Option(0.1, help="Initial learning rate (cosine schedule over --schedule-epochs)."),
     schedule_epochs: int = typer.Option(200, help="Length of the cosine schedule (NB201: 200; >= --epochs)."),
     beta_samples: int = typer.Option(512, help="Training images on which beta_eff is measured each epoch."),
-    placement: str = typer.Option("head", help="head: the frozen NCP replaces the head (paper); side: it only observes."),
+    placement: str = typer.Option("head", help="head: the frozen NCP replaces the head (paper); side: it observes."),
     mode: str = typer.Option("local", help="beta_eff mode: local (default) or hessian."),
     extra_beta_samples: str = typer.Option("", help="Also record beta_eff on these sample sizes, e.g. 128,2048."),
     seed: int = typer.Option(0, help="Training seed (init, batches, probe)."),
     device: str = typer.Option("cpu", help="torch device (with --backend ray and cuda, each task asks for one GPU)."),
     threads: int = typer.Option(0, help="torch threads per worker (0 = torch default in one process, 1 per worker)."),
-    workers: int = typer.Option(1, help="Local worker processes (they die with this process)."),
+    workers: int = WORKERS,
     backend: str = typer.Option("local", help=_BACKEND_HELP + " Workers commit their epochs to the store themselves "
                                               "(on a cluster: put the store on a shared filesystem)."),
-    ray_address: str = typer.Option("", help=_RAY_ADDRESS_HELP),
-    ray_cpus: int = typer.Option(0, help=_RAY_CPUS_HELP),
+    ray_address: str = RAY_ADDRESS,
+    ray_cpus: int = RAY_CPUS,
     time_limit: float = typer.Option(0.0, help="Stop starting new archs after this many minutes (resumable chunks)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the store and checkpoints (default); "
                                 "--no-resume refuses to run on an existing store instead of mixing runs."),
@@ -246,15 +240,14 @@ def rank(
             console.print(f"wrote {res.out}")
 
 
-# ---------------------------------------------------------------------------------------------
 @app.command()
 def score(
     data: str = typer.Option(..., help="Images for the proxies: 'digits' (embedded 8x8, no download) or CIFAR-10 "
                                        "(a cifar-10-batches-py folder, an image tree, or a .tar/.tar.gz of one; "
                                        "seeded images of the 25k train half)."),
     archs: str = typer.Option("0-9", help="NB201 arch indices: ranges/lists like 0-199 or 0,5,9."),
-    sample: int = typer.Option(0, help="Seeded sample of this many archs from --archs (0 = all)."),
-    sample_seed: int = typer.Option(0, help="Seed of the arch sample."),
+    sample: int = ARCH_SAMPLE,
+    sample_seed: int = SAMPLE_SEED,
     proxies: str = typer.Option("naswot,synflow,snip,grad_norm,params",
                                 help="Comma-separated training-free proxies (see nasbeff.proxies.available())."),
     batch_size: int = typer.Option(64, help="Images per batch."),
@@ -267,14 +260,14 @@ def score(
     seed: int = typer.Option(0, help="Seed of the network initialisation and of the image batches."),
     device: str = typer.Option("cpu", help="torch device."),
     threads: int = typer.Option(1, help="torch threads per unit (local and Ray alike, so results match)."),
-    workers: int = typer.Option(1, help="Local worker processes (they die with this process)."),
+    workers: int = WORKERS,
     backend: str = typer.Option("local", help=_BACKEND_HELP + " Workers return results; this process writes them."),
-    ray_address: str = typer.Option("", help=_RAY_ADDRESS_HELP),
-    ray_cpus: int = typer.Option(0, help=_RAY_CPUS_HELP),
+    ray_address: str = RAY_ADDRESS,
+    ray_cpus: int = RAY_CPUS,
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip (arch, proxy) pairs already in the store; "
                                 "--no-resume scores everything again and replaces the stored values."),
     truth: str = typer.Option("c10_test", help="NB201 table column for the summary's Spearman rho ('' = none)."),
-    shared: Path | None = typer.Option(None, help=_SHARED_HELP),
+    shared: Path | None = SHARED,
     quiet: bool = typer.Option(False, help="No progress bar."),
     debug: bool = DEBUG,
 ) -> None:
@@ -297,20 +290,14 @@ def score(
             console.print(f"({res.truth_note})", soft_wrap=True)
         with_rho = any(s["spearman"] is not None for s in res.summary)
         cols = ["proxy", "archs", "flagged", "median s/arch"] + ([f"Spearman vs {truth} [95% CI]"] if with_rho else [])
-        rows = []
-        for s in res.summary:
-            cells_ = [s["proxy"], str(s["archs"]), str(s["flagged"]), _fmt(s["median_seconds"], ".3f")]
-            if with_rho:
-                c = s["spearman"]
-                cells_.append("n/a" if c is None else
-                              f"{c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, {c.spearman_ci[1]:+.2f}]")
-            rows.append(cells_)
+        rows = [[s["proxy"], str(s["archs"]), str(s["flagged"]), _fmt(s["median_seconds"], ".3f")] +
+                ([] if not with_rho else ["n/a"] if s["spearman"] is None else [_corr(s["spearman"])])
+                for s in res.summary]
         console.print(_table(f"NB201 archs scored: {len(res.rows)} of {res.n_total}", cols, rows))
         if res.out is not None:
             console.print(f"wrote {res.out}")
 
 
-# ---------------------------------------------------------------------------------------------
 @app.command()
 def search(
     method: str = typer.Option("rea", help="rea (regularized evolution), random, or warmup_rea (zero-cost warm-up "
@@ -323,15 +310,15 @@ def search(
     pool_csv: Path = typer.Option(Path("benchmarks_data/nb201_cifar10_rank.csv"),
                                   help="Per-arch predictions for the beff scorer (index and the columns below)."),
     pool_column: str = typer.Option("beff_pred", help="Score column of --pool-csv (higher = better)."),
-    cost_column: str = typer.Option("gpu_seconds", help="Seconds charged per evaluation by beff (column of --pool-csv)."),
+    cost_column: str = typer.Option("gpu_seconds", help="Seconds charged per beff evaluation (column of --pool-csv)."),
     in_pool: bool = typer.Option(False, "--in-pool", help="Restrict every scorer to the archs of --pool-csv."),
     space: str = typer.Option("nb201", help="Search space: nb201 (alias tss) or nats-size (alias sss; --shared then "
                                             "names a size-space CSV or the NATS-Bench sss files)."),
     budget: float = typer.Option(12000.0, help="Simulated search budget in seconds."),
     seeds: int = typer.Option(10, help="Number of runs per method and scorer (seeds --seed .. --seed + seeds - 1)."),
     seed: int = typer.Option(0, help="First seed."),
-    points: int = typer.Option(20, help="Evenly spaced budgets written per run to --out (plus NB201's report budgets)."),
-    shared: Path | None = typer.Option(None, help=_SHARED_HELP),
+    points: int = typer.Option(20, help="Evenly spaced budgets per run in --out (plus NB201's report budgets)."),
+    shared: Path | None = SHARED,
     out: Path = typer.Option(Path("runs/search.csv"), help="CSV: one row per run and budget with the best arch so far "
                                                           "and its true CIFAR-10 test accuracy."),
     debug: bool = DEBUG,
@@ -360,7 +347,6 @@ def search(
         console.print(f"wrote {res.out} ({len(res.trajectories)} runs, searched in {res.elapsed_s:.1f} s)")
 
 
-# ---------------------------------------------------------------------------------------------
 @app.command()
 def report(
     scores: Path | None = typer.Option(None, "--scores", "--rank", help="Per-arch CSV of nasbeff rank or score "
@@ -373,7 +359,7 @@ def report(
     truth_csv: Path | None = typer.Option(None, help="Take the ground truth from this CSV (columns index and --truth) "
                                                      "instead of the NB201 table."),
     search_csv: Path | None = typer.Option(None, "--search", help="CSV of nasbeff search: adds search_curves.png."),
-    shared: Path | None = typer.Option(None, help=_SHARED_HELP),
+    shared: Path | None = SHARED,
     out: Path = typer.Option(Path("runs/report"), help="Folder for the PNGs."),
     n_boot: int = typer.Option(2000, help="Bootstrap resamples of the confidence intervals."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
@@ -394,9 +380,7 @@ def report(
         if res.table:
             console.print(_table(f"rank agreement with {res.truth_name}: {res.scores_name}",
                                  ["scorer", "n", "Spearman rho [95% CI]", "Kendall tau [95% CI]"],
-                                 [[r["method"], str(r["n"]),
-                                   f"{r['spearman']:+.3f} [{r['spearman_lo']:+.2f}, {r['spearman_hi']:+.2f}]",
-                                   f"{r['kendall']:+.3f} [{r['kendall_lo']:+.2f}, {r['kendall_hi']:+.2f}]"]
+                                 [[r["method"], str(r["n"]), _rho(r, "spearman"), _rho(r, "kendall")]
                                   for r in res.table]))
         console.print("wrote " + ", ".join(str(p) for p in res.written))
 
@@ -412,6 +396,3 @@ def version() -> None:
 def main() -> None:  # pragma: no cover - entry point
     app(prog_name="nasbeff")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -20,7 +20,7 @@ def test_quick_ranking_demo_prints_the_table_and_writes_the_figure(tmp_path):
     assert res.exit_code == 0, res.output
     out = res.output
     for text in ("beta_eff pred. (3 ep)", "LSV (3 ep)", "naswot (init)", "synflow (init)", "noise ceiling",
-                 "97-99%", "rho 95% CI"):
+                 "97-99%", "rho [95% CI]"):
         assert text in out, text
     w, h = Image.open(png).size
     assert w > 300 and h > 200

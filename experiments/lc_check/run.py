@@ -18,7 +18,6 @@ writes ``results.md`` next to this file.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -26,11 +25,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
-from nasbeff.benchmarks import LearningCurves, NB201Table  # noqa: E402
-from nasbeff.evaluate import rank_correlation  # noqa: E402
-from nasbeff.lc_predictors import (  # noqa: E402
+from nasbeff.benchmarks import LearningCurves, NB201Table
+from nasbeff.evaluate import rank_correlation
+from nasbeff.predictors import (
     AffineEnsemble,
     BestSeenValue,
     CurveExtrapolation,
@@ -55,16 +53,19 @@ def predictions(v: np.ndarray, final: np.ndarray, feats: np.ndarray, k: int, fol
         out[name] = np.asarray(fn(), dtype=np.float64)
         secs[name] = time.perf_counter() - t0
 
-    timed("last seen value", lambda: LastSeenValue().predict(obs))
-    timed("best seen value", lambda: BestSeenValue().predict(obs))
-    lce = CurveExtrapolation(final_epoch=200)
-    timed("LCE (BIC weights)", lambda: lce.predict(obs))
-    out["LCE (equal weights)"] = np.array([f.reweighted("equal").prediction for f in lce.fits_])
-    out["LCE (inverse-variance weights)"] = np.array([f.reweighted("inverse_variance").prediction for f in lce.fits_])
-    out["LCE (pow3 only)"] = np.array([np.clip(f.predictions.get("pow3", np.nan), 0, 100) for f in lce.fits_])
-    fams = sorted({m for f in lce.fits_ for m in f.predictions})
-    secs["_bic_weights"] = {m: float(np.mean([f.weights.get(m, 0.0) for f in lce.fits_])) for m in fams}
-    n_fallback = sum(f.fallback for f in lce.fits_)
+    timed("last seen value", lambda: LastSeenValue().fit(v).predict(obs))
+    timed("best seen value", lambda: BestSeenValue().fit(v).predict(obs))
+    lce = CurveExtrapolation(final_epoch=200).fit(v)
+    t0 = time.perf_counter()
+    fits = lce.extrapolations(obs)
+    out["LCE (BIC weights)"] = np.array([f.prediction for f in fits])
+    secs["LCE (BIC weights)"] = time.perf_counter() - t0
+    out["LCE (equal weights)"] = np.array([f.reweighted("equal").prediction for f in fits])
+    out["LCE (inverse-variance weights)"] = np.array([f.reweighted("inverse_variance").prediction for f in fits])
+    out["LCE (pow3 only)"] = np.array([np.clip(f.predictions.get("pow3", np.nan), 0, 100) for f in fits])
+    fams = sorted({m for f in fits for m in f.predictions})
+    secs["_bic_weights"] = {m: float(np.mean([f.weights.get(m, 0.0) for f in fits])) for m in fams}
+    n_fallback = sum(f.fallback for f in fits)
     if n_fallback:
         print(f"k={k}: LCE fell back to the last seen value for {n_fallback} archs")
     cv = dict(k=folds, seed=seed, n_observed=k)

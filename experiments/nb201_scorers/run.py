@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -198,8 +197,7 @@ def proxy_values(indices: Sequence[int], verify: int = 3, log=print) -> pd.DataF
     present, computed (and cached every 5 archs) otherwise."""
     import torch
 
-    sys.path.insert(0, str(ROOT / "experiments" / "zc_check"))
-    import check_published as cp  # the zc_check settings: batch, seeds, batch sizes
+    from nasbeff.runs import zc_protocol as cp  # the zc_check settings: batch, seeds, batch sizes
 
     torch.set_num_threads(1)
     cols = ["index"] + [f"{p}{s}" for p in PROXIES for s in ("", "_s", "_flag")]
@@ -220,7 +218,7 @@ def proxy_values(indices: Sequence[int], verify: int = 3, log=print) -> pd.DataF
     if not todo and (verify <= 0 or not len(imported)):
         return cache
     t0 = time.time()
-    jpegs = cp.load_train_jpegs()
+    jpegs = cp.load_train_jpegs(ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_jpeg.tar.gz")
     x, y = cp.make_batch(jpegs, 128, SEED)
     log(f"loaded {len(jpegs)} train jpegs in {time.time() - t0:.0f}s")
 
@@ -266,7 +264,7 @@ def proxy_values(indices: Sequence[int], verify: int = 3, log=print) -> pd.DataF
 def lc_values(indices: Sequence[int], folds: int = 5, seed: int = 0) -> pd.DataFrame:
     """Learning-curve predictors on the benchmark's cifar10-valid curves after ``K_EPOCHS`` epochs."""
     from nasbeff.benchmarks import LearningCurves
-    from nasbeff.lc_predictors import (AffineEnsemble, BestSeenValue, CurveExtrapolation, CurveSVR, LastSeenValue,
+    from nasbeff.predictors import (AffineEnsemble, BestSeenValue, CurveExtrapolation, CurveSVR, LastSeenValue,
                                        cross_val_predict_by_arch, nb201_arch_features)
 
     lc = LearningCurves()
@@ -280,10 +278,10 @@ def lc_values(indices: Sequence[int], folds: int = 5, seed: int = 0) -> pd.DataF
     cv = dict(k=folds, seed=seed, n_observed=K_EPOCHS)
     return pd.DataFrame({
         "index": list(indices),
-        "lc_lsv_5": LastSeenValue().predict(obs),
-        "lc_bsv_5": BestSeenValue().predict(obs),
+        "lc_lsv_5": LastSeenValue().fit(v).predict(obs),
+        "lc_bsv_5": BestSeenValue().fit(v).predict(obs),
         "lc_svr_5": cross_val_predict_by_arch(CurveSVR(), v, final, feats, **cv),
-        "lc_lce_5": CurveExtrapolation(final_epoch=200).predict(obs),
+        "lc_lce_5": CurveExtrapolation(final_epoch=200).fit(v).predict(obs),
         "lc_affine_5": cross_val_predict_by_arch(AffineEnsemble(), v, final, **cv),
     })
 
@@ -458,7 +456,6 @@ def main() -> None:
     ap.add_argument("--verify", type=int, default=3, help="imported zc_check rows to recompute and compare")
     ap.add_argument("--table-only", action="store_true", help="use cached proxy values only, compute none")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
     indices = list(range(args.n_archs))
     t0 = time.time()
     if args.table_only:

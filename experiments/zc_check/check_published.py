@@ -17,10 +17,7 @@ Usage: ``python experiments/zc_check/check_published.py [--n-archs 100] [--seeds
 from __future__ import annotations
 
 import argparse
-import io
 import math
-import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -29,23 +26,19 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from torch import nn
 
-from nasbeff import proxies as P  # noqa: E402
-from nasbeff.spaces.nb201 import NB201_EDGES, NB201Cell, build_nb201_model, index_to_arch, is_cut_off  # noqa: E402
-from torch import nn  # noqa: E402
+from nasbeff import proxies as P
+from nasbeff.runs.zc_protocol import BIG_BATCH, load_train_jpegs, make_batch, score_arch
+from nasbeff.spaces.nb201 import NB201_EDGES, NB201Cell, build_nb201_model, index_to_arch, is_cut_off
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HERE = Path(__file__).resolve().parent
 DATA = ROOT.parent / "shared" / "data"
-MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
-STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
 PROXIES = ["grad_norm", "snip", "grasp", "fisher", "fisher_fsvariant", "jacov", "plain", "synflow", "synflow_bn",
            "naswot", "naswot_v1", "zen", "zico", "meco", "params", "flops"]
 DETERMINISTIC = {"params", "flops"}
-BIG_BATCH = {"naswot", "naswot_v1"}  # 128 samples
 # ours -> (source, column, transform of published value)
 PUBLISHED = {
     "grad_norm": ("foresight", "grad_norm", None),
@@ -112,43 +105,10 @@ NOTES = """## Notes
   checked against NASLib); their correlation with `c10_test` is in the table."""
 
 
-def load_train_jpegs() -> list[tuple[bytes, int]]:
-    """All CIFAR-10 train JPEGs as (bytes, label), in tar order."""
-    out = []
-    with tarfile.open(DATA / "cifar10" / "cifar10_jpeg.tar.gz", "r:gz") as tf:
-        for m in tf:
-            parts = m.name.split("/")
-            if m.isfile() and len(parts) >= 3 and parts[-3] == "train" and parts[-2] in CLASSES:
-                out.append((tf.extractfile(m).read(), CLASSES.index(parts[-2])))
-    return out
-
-
-def make_batch(jpegs: list[tuple[bytes, int]], n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from PIL import Image
-
-    idx = np.random.default_rng(seed).choice(len(jpegs), size=n, replace=False)
-    imgs = np.stack([np.asarray(Image.open(io.BytesIO(jpegs[i][0])).convert("RGB")) for i in idx])
-    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(255.0)
-    return (x - MEAN) / STD, torch.tensor([jpegs[i][1] for i in idx], dtype=torch.long)
-
-
-def score_arch(index: int, seed: int, x: torch.Tensor, y: torch.Tensor, names: list[str],
-               big_batch: set[str], variant: bool = False) -> dict:
-    torch.manual_seed(1000003 * seed + index)
-    model = build_nb201_model(index)
-    row: dict = {"index": index, "seed": seed}
-    for name in names:
-        if name == "zico":
-            b = [(x[:64], y[:64]), (x[64:128], y[64:128])]
-        elif name in big_batch:
-            b = [(x[:128], y[:128])]
-        else:
-            b = [(x[:64], y[:64])]
-        torch.manual_seed(7 * seed + index)  # for zen's own draws
-        r = P.score(name, model, b)
-        row[name] = r.value
-        row[f"{name}_s"] = r.seconds
-        row[f"{name}_flag"] = r.flag or ""
+def score_arch_with_variant(index: int, seed: int, x: torch.Tensor, y: torch.Tensor, names: list[str],
+                            big_batch, variant: bool = False) -> dict:
+    """:func:`nasbeff.runs.zc_protocol.score_arch`, plus fisher on the zero-cost-nas model variant."""
+    row = score_arch(index, seed, x, y, names, big_batch)
     if "fisher" in names and variant:
         torch.manual_seed(1000003 * seed + index)
         r = P.score("fisher", foresight_variant(build_nb201_model(index)), [(x[:64], y[:64])])
@@ -275,7 +235,7 @@ def main() -> None:
     out_csv, out_nl = args.out / "per_arch.csv", args.out / "per_arch_naslib.csv"
     if not args.analyse_only:
         t0 = time.time()
-        jpegs = load_train_jpegs()
+        jpegs = load_train_jpegs(DATA / "cifar10" / "cifar10_jpeg.tar.gz")
         print(f"loaded {len(jpegs)} train jpegs in {time.time() - t0:.1f}s", flush=True)
         rows = []
         for seed in args.seeds:
@@ -286,7 +246,7 @@ def main() -> None:
                 names = [n for n in names if n not in DETERMINISTIC]
                 n_archs = min(args.n_archs, args.n_archs_seed2 or args.n_archs)
             for i in range(n_archs):
-                rows.append(score_arch(i, seed, x, y, names, BIG_BATCH, variant=True))
+                rows.append(score_arch_with_variant(i, seed, x, y, names, BIG_BATCH, variant=True))
                 if i % 10 == 0:
                     print(f"seed {seed} arch {i} t={time.time() - t0:.0f}s", flush=True)
                     pd.DataFrame(rows).to_csv(out_csv, index=False)

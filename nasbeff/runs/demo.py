@@ -161,7 +161,8 @@ class RankDemoResult:
     train_size: int
     valid_size: int
     png: Path | None = None
-    notes: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # what was run, in words
+    notes: list[str] = field(default_factory=list)  # how to read the table, and what was flagged
 
 
 def _score_arch(index: int, cfg: RankDemoConfig, xt, yt, xv, yv, px) -> dict:
@@ -247,7 +248,15 @@ def run_rank_demo(cfg: RankDemoConfig = RankDemoConfig(), on_progress: Progress 
             **{p: float(np.mean([r[f"{p}_seconds"] for r in rows])) for p in cfg.proxies}}
     for tr, column in zip(table, methods.values()):
         tr["column"], tr["seconds"] = column, cost[column]
-    notes = []
+    header = [f"digits: {cfg.archs} NB201 archs (seed {cfg.seed}) with C={cfg.C}, N={cfg.N} (8x8 -> 4x4 -> 2x2), "
+              f"{torch.get_num_threads()} torch threads",
+              f"each arch: {cfg.epochs} epochs under the frozen NCP -> beta_eff prediction; proxies at init; ground "
+              f"truth = mean validation accuracy of {cfg.truth_seeds} runs of {cfg.final_epochs} epochs with its own head"]
+    best = float(truth.max())
+    notes = [f"noise ceiling = rho between the two ground-truth seeds; the truth is their mean, so a scorer can exceed "
+             f"it. Ground truth {truth.min():.1f}% .. {best:.1f}%, {int((truth >= best - 1).sum())} of {len(rows)} "
+             f"archs within 1 point of the best: on digits many archs tie near 97-99%, so rho mostly separates the "
+             f"weak archs from the rest. The NB201 / CIFAR-10 study (nasbeff rank) is the real test."]
     fallbacks = [r["index"] for r in rows if r["beff_fallback"]]
     if fallbacks:
         notes.append(f"no beta_eff prediction for archs {fallbacks} (beta_eff constant: cut-off cells); they are "
@@ -265,4 +274,5 @@ def run_rank_demo(cfg: RankDemoConfig = RankDemoConfig(), on_progress: Progress 
                           truth_label=f"mean valid acc, {cfg.truth_seeds} x {cfg.final_epochs} epochs (%)",
                           highlight=np.array([bool(is_cut_off(r["arch_str"])) for r in rows]),
                           title=f"{len(rows)} NB201 archs (C={cfg.C}, N={cfg.N}) on digits")
-    return RankDemoResult(rows, table, ceiling, time.perf_counter() - t_start, len(train), len(valid), cfg.png, notes)
+    return RankDemoResult(rows, table, ceiling, time.perf_counter() - t_start, len(train), len(valid), cfg.png, header,
+                          notes)
