@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import CONSTANT_OUTPUT, is_constant_over_batch, work_copy
+from ._common import CONSTANT_OUTPUT, is_constant_over_batch
 
 __all__ = ["ScoreResult", "ProxyFn", "register", "get", "available", "score", "CANNOT_SCORE", "output_ignores_input"]
 
@@ -126,13 +126,23 @@ def _as_batches(batches: Any) -> list[Batch]:
 
 
 def output_ignores_input(model: nn.Module, x: torch.Tensor) -> bool:
-    """True when ``model`` (a train-mode copy, batch statistics) maps the first two distinct
-    samples of ``x`` to exactly the same output: its output does not depend on its input."""
+    """True when ``model`` (in train mode, batch statistics, on float64 copies of its parameters
+    and buffers, so the model itself is untouched) maps the first two
+    distinct samples of ``x`` to exactly the same finite output: its output does not depend on its
+    input. float64, so that a deep network whose float32 signal underflows is not mistaken for one;
+    a non-finite output is left to the proxy (which raises)."""
     if x.shape[0] < 2 or torch.equal(x[0], x[1]):
         return False
-    net = work_copy(model)
-    with torch.no_grad():
-        return is_constant_over_batch(net(x[:2]))
+    state = {k: v.double() if v.is_floating_point() else v.clone()
+             for k, v in [*model.named_parameters(), *model.named_buffers()]}  # copies: BN stats stay untouched
+    was = model.training
+    model.train()
+    try:
+        with torch.no_grad():
+            out = torch.func.functional_call(model, state, (x[:2].double() if x.is_floating_point() else x[:2],))
+    finally:
+        model.train(was)
+    return bool(torch.isfinite(out).all()) and is_constant_over_batch(out)
 
 
 def score(
