@@ -26,13 +26,16 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 MODES = ("local", "hessian")
 PLACEMENTS = ("head", "side")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "constant")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Early-training hyper-parameters, validated on construction. ``schedule_epochs`` is the
-    cosine schedule's length (default: ``epochs``; NB201 uses 200, so the first epochs match the
-    benchmark's). ``mode`` is the beta_eff mode (:func:`nasbeff.capacitance`)."""
+    """Early-training hyper-parameters, validated on construction. ``optimizer``: SGD with Nesterov
+    momentum (NB201) or Adam (the paper's Keras fine-tuning); ``schedule``: cosine over
+    ``schedule_epochs`` (default: ``epochs``; NB201 uses 200, so the first epochs match the
+    benchmark's) or constant. ``mode`` is the beta_eff mode (:func:`nasbeff.capacitance`)."""
 
     epochs: int = 5
     schedule_epochs: int | None = None
@@ -45,6 +48,8 @@ class TrainConfig:
     mode: Literal["local", "hessian"] = "local"
     placement: Literal["head", "side"] = "head"
     amp: bool = False  # bfloat16 autocast on CUDA
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    schedule: Literal["cosine", "constant"] = "cosine"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -59,6 +64,9 @@ class TrainConfig:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
+        if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES:
+            raise ValueError(f"optimizer/schedule must be one of {OPTIMIZERS}/{SCHEDULES}, got "
+                             f"{self.optimizer!r}/{self.schedule!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,9 +86,11 @@ class EpochRecord:
     seconds_eval: float = 0.0
     seconds_beta: float = 0.0
     extra: dict = field(default_factory=dict)
+    step_losses: tuple[float, ...] = ()  # every mini-batch's training loss (TSE and friends)
 
     def metrics(self) -> dict:
-        """The flat metrics dict stored per epoch (``epoch`` excluded, absent values dropped)."""
+        """The flat metrics dict stored per epoch (``epoch`` and ``step_losses`` excluded, absent
+        values dropped)."""
         out = {"train_loss": self.train_loss, "valid_acc": self.valid_acc, "beta_eff": self.beta_eff,
                "seconds_train": self.seconds_train, "seconds_eval": self.seconds_eval,
                "seconds_beta": self.seconds_beta, **self.extra}
@@ -133,11 +143,15 @@ class EarlyTrainer:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the network has no trainable parameters")
-        self.opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
-                                   weight_decay=config.weight_decay)
+        if config.optimizer == "adam":
+            self.opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        else:
+            self.opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
+                                       weight_decay=config.weight_decay)
         total = (config.schedule_epochs or config.epochs) * max(1, steps_per_epoch)
+        cosine = config.schedule == "cosine"
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0))))
+            self.opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0))) if cosine else 1.0)
         self.loss_fn = nn.CrossEntropyLoss()
         self.epochs_done = 0
 
@@ -161,13 +175,13 @@ class EarlyTrainer:
         as ``beta_eff_<n>``). Returns the records of the epochs trained by this call."""
         records = []
         for epoch in range(self.epochs_done + 1, epochs + 1):
-            loss, secs = self.epoch(train_batches(epoch - 1))
+            loss, secs, step_losses = self.epoch(train_batches(epoch - 1))
             t1 = time.perf_counter()
             acc = accuracy(self.model, valid_batches()) if valid_batches is not None else None
             secs_eval = time.perf_counter() - t1
             beff, secs_beta = self.beta(*beta_data) if beta_data is not None else (None, 0.0)
             extra = {f"beta_eff_{n}": self.beta(xe, ye)[0] for n, (xe, ye) in (extra_beta or {}).items()}
-            rec = EpochRecord(epoch, loss, acc, beff, secs, secs_eval, secs_beta, extra)
+            rec = EpochRecord(epoch, loss, acc, beff, secs, secs_eval, secs_beta, extra, step_losses)
             records.append(rec)
             if on_epoch is not None:
                 on_epoch(rec)
@@ -176,11 +190,11 @@ class EarlyTrainer:
     def _autocast(self, device: torch.device):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.config.amp and device.type == "cuda")
 
-    def epoch(self, batches: Batches) -> tuple[float, float]:
-        """One training epoch; returns (mean training loss, seconds)."""
+    def epoch(self, batches: Batches) -> tuple[float, float, tuple[float, ...]]:
+        """One training epoch; returns (mean training loss, seconds, every step's loss)."""
         self.model.train()
         t0 = time.perf_counter()
-        running, seen, dev = 0.0, 0, None
+        running, seen, dev, steps = 0.0, 0, None, []
         for xb, yb in batches:
             dev = xb.device
             with self._autocast(dev):
@@ -191,12 +205,13 @@ class EarlyTrainer:
             loss.backward()
             self.opt.step()
             self.sched.step()
-            running += float(loss.detach()) * yb.shape[0]
+            steps.append(float(loss.detach()))
+            running += steps[-1] * yb.shape[0]
             seen += yb.shape[0]
         if dev is not None and dev.type == "cuda":
             torch.cuda.synchronize()
         self.epochs_done += 1
-        return running / max(seen, 1), time.perf_counter() - t0
+        return running / max(seen, 1), time.perf_counter() - t0, tuple(steps)
 
     def beta(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[float, float]:
         """(beta_eff of the probe on the backbone's eval-mode features of (x, y), seconds)."""

@@ -89,3 +89,24 @@ def test_trainer_without_probe_has_no_beta():
         trainer.beta(torch.zeros(4, 64), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="both probe and features"):
         EarlyTrainer(model, TrainConfig(epochs=1), 1, probe=torch.nn.Linear(2, 2))
+
+
+def test_adam_constant_schedule_and_step_losses():
+    """Adam with a constant learning rate (the paper's Keras fine-tuning) and the per-step losses
+    (TSE) of every epoch: their count is the number of mini-batches and their weighted mean is the
+    epoch's train_loss."""
+    tr, va = load_digits(seed=0)
+    xt, yt = to_tensor(tr)
+    xv, yv = to_tensor(va)
+    model = attach_probe(digits_mlp(0), num_classes=10, in_features=64, head="head", seed=0)
+    cfg = TrainConfig(epochs=2, lr=1e-3, batch_size=64, beta_samples=64, optimizer="adam", schedule="constant")
+    recs = train_with_probe(model, xt, yt, xv, yv, cfg)
+    n = xt.shape[0]
+    sizes = [64] * (n // 64) + ([n % 64] if n % 64 else [])
+    for r in recs:
+        assert len(r.step_losses) == len(sizes)
+        assert sum(w * v for w, v in zip(sizes, r.step_losses)) / n == pytest.approx(r.train_loss, rel=1e-12)
+        assert "step_losses" not in r.metrics()
+    assert recs[1].valid_acc > 50.0
+    with pytest.raises(ValueError, match="optimizer/schedule"):
+        TrainConfig(optimizer="rmsprop")
