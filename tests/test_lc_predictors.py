@@ -209,7 +209,7 @@ class _Spy(CurvePredictor):
         self.train_ids_ = set(np.asarray(arch_features)[:, 0].astype(int).tolist())
         return self
 
-    def _predict(self, curves, arch_features=None, beta=None):
+    def _predict(self, curves, arch_features=None, beta=None, losses=None):
         ids = np.asarray(arch_features)[:, 0].astype(int)
         _Spy.log.append((self.train_ids_, ids.tolist(), np.shape(curves)))
         return ids.astype(float)

@@ -76,3 +76,22 @@ def test_last_and_best_seen_value():
     assert best_seen_value([10, 30, 20]) == 30
     with pytest.raises(ValueError, match="empty"):
         last_seen_value([])
+
+
+def test_training_speed_estimators_by_hand():
+    """TSE = -sum_t L_t, TSE-E = -sum of the last E, TSE-EMA = -sum_t 0.9^(k-t) L_t (Ru et al. 2021)."""
+    from nasbeff.predictors import TSE, TSEE, TSEEMA
+
+    acc = np.array([[10.0, 20.0, 30.0], [15.0, 18.0, 19.0]])
+    losses = np.array([[50.0, 30.0, 20.0], [40.0, 35.0, 33.0]])
+    np.testing.assert_allclose(TSE().fit(acc).predict(acc, losses=losses), [-100.0, -108.0])
+    np.testing.assert_allclose(TSEE().fit(acc).predict(acc, losses=losses), [-20.0, -33.0])
+    np.testing.assert_allclose(TSEE(last_epochs=2).fit(acc).predict(acc, losses=losses), [-50.0, -68.0])
+    np.testing.assert_allclose(TSEEMA().fit(acc).predict(acc, losses=losses),
+                               [-(0.81 * 50 + 0.9 * 30 + 20), -(0.81 * 40 + 0.9 * 35 + 33)])
+    with pytest.raises(ValueError, match="needs losses="):
+        TSE().fit(acc).predict(acc)
+    with pytest.raises(ValueError, match="gamma"):
+        TSEEMA(gamma=0.0).fit(acc).predict(acc, losses=losses)
+    with pytest.raises(ValueError, match="last_epochs"):
+        TSEE(last_epochs=0).fit(acc).predict(acc, losses=losses)

@@ -1,5 +1,6 @@
 """Final-accuracy predictors behind one scikit-learn protocol (:mod:`.base`): the paper's
-beta_eff predictor (:mod:`.beta_eff`) and the learning-curve baselines (:mod:`.curves`)."""
+beta_eff predictor (:mod:`.beta_eff`), the learning-curve baselines (:mod:`.curves`) and the
+training-speed estimators TSE, TSE-E, TSE-EMA (:mod:`.tse`)."""
 
 from .base import (
     CurvePredictor,
@@ -13,6 +14,7 @@ from .base import (
     last_seen_value,
 )
 from .beta_eff import MIN_POINTS, BetaEffPredictor, BetaFit, fit_beta_curve
+from .tse import TSE, TSE_GAMMA, TSEE, TSEEMA
 from .curves import (
     LCE_FAMILIES,
     WEIGHTINGS,
@@ -30,5 +32,6 @@ __all__ = [
     "CurvePredictor", "LastSeenValue", "BestSeenValue", "BetaEffPredictor", "CurveSVR", "CurveExtrapolation",
     "AffineEnsemble", "BetaFit", "fit_beta_curve", "MIN_POINTS", "CurveFamily", "LCE_FAMILIES", "LCEFit",
     "WEIGHTINGS", "extrapolate_curve", "last_seen", "best_seen", "last_seen_value", "best_seen_value",
-    "curve_features", "nb201_arch_features", "cross_val_predict_by_arch", "check_curves",
+    "curve_features", "nb201_arch_features", "cross_val_predict_by_arch", "check_curves", "TSE", "TSEE", "TSEEMA",
+    "TSE_GAMMA",
 ]

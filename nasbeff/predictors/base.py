@@ -2,10 +2,11 @@
 
 Input: each architecture's observed validation-accuracy curve (percent), epochs 1..k, as an
 ``(n_archs, k)`` array (column ``j`` is epoch ``j + 1``); optionally one-row-per-arch
-``arch_features`` and the beta_eff curve ``beta`` (same shape as the curves)::
+``arch_features``, the beta_eff curve ``beta`` and the training loss summed over each epoch's
+mini-batches ``losses`` (both of the curves' shape)::
 
-    p.fit(curves, final=None, arch_features=None, beta=None)   # reference archs (full curves)
-    p.predict(curves, arch_features=None, beta=None)           # (n_archs,) predicted final accuracy
+    p.fit(curves, final=None, arch_features=None, beta=None, losses=None)   # reference archs (full curves)
+    p.predict(curves, arch_features=None, beta=None, losses=None)           # (n_archs,) predicted final accuracy
 
 Fitted attributes (ending in ``_``) are set only in ``fit``; ``predict`` on an unfitted predictor
 raises ``sklearn.exceptions.NotFittedError``. Predictors that learn from other archs
@@ -83,15 +84,16 @@ def _check_features(features, n: int, name: str = "arch_features") -> np.ndarray
     return arr
 
 
-def check_beta(beta, curves: np.ndarray) -> np.ndarray:
-    """``beta`` as a finite float64 array of the curves' shape (one beta_eff per arch and epoch)."""
+def check_beta(beta, curves: np.ndarray, name: str = "beta", what: str = "the beta_eff curves") -> np.ndarray:
+    """``beta`` (or another per-epoch series such as ``losses``) as a finite float64 array of the
+    curves' shape: one value per arch and epoch."""
     if beta is None:
-        raise ValueError("this predictor needs beta= (the beta_eff curves, one value per arch and epoch)")
+        raise ValueError(f"this predictor needs {name}= ({what}, one value per arch and epoch)")
     arr = np.asarray(beta, dtype=np.float64)
     if arr.shape != curves.shape:
-        raise ValueError(f"beta must have the curves' shape {curves.shape}, got {arr.shape}")
+        raise ValueError(f"{name} must have the curves' shape {curves.shape}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError("beta contains NaN or inf")
+        raise ValueError(f"{name} contains NaN or inf")
     return arr
 
 
@@ -105,7 +107,7 @@ class CurvePredictor(BaseEstimator, ABC):
     learns_from_archs: ClassVar[bool] = False
     min_observed: ClassVar[int] = MIN_OBSERVED
 
-    def fit(self, curves, final=None, arch_features=None, beta=None) -> "CurvePredictor":
+    def fit(self, curves, final=None, arch_features=None, beta=None, losses=None) -> "CurvePredictor":
         """Validate the reference data and record ``n_epochs_``; predictors that do not learn keep
         nothing else."""
         c = check_curves(curves, "curves", self.min_observed)
@@ -115,13 +117,13 @@ class CurvePredictor(BaseEstimator, ABC):
         self.n_epochs_ = c.shape[1]
         return self
 
-    def predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+    def predict(self, curves, arch_features=None, beta=None, losses=None) -> np.ndarray:
         """(n_archs,) predicted final accuracies from (n_archs, k) observed curves."""
         check_is_fitted(self)
-        return self._predict(check_curves(curves, "curves", self.min_observed), arch_features, beta)
+        return self._predict(check_curves(curves, "curves", self.min_observed), arch_features, beta, losses)
 
     @abstractmethod
-    def _predict(self, curves: np.ndarray, arch_features, beta) -> np.ndarray:
+    def _predict(self, curves: np.ndarray, arch_features, beta, losses) -> np.ndarray:
         """Predictions for validated curves (the fitted state is checked)."""
 
 
@@ -140,14 +142,14 @@ def best_seen(curves) -> np.ndarray:
 class LastSeenValue(CurvePredictor):
     """Predict ``y_k``, the last observed value."""
 
-    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+    def _predict(self, curves, arch_features=None, beta=None, losses=None) -> np.ndarray:
         return last_seen(curves)
 
 
 class BestSeenValue(CurvePredictor):
     """Predict ``max_{t<=k} y_t``, the best observed value."""
 
-    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+    def _predict(self, curves, arch_features=None, beta=None, losses=None) -> np.ndarray:
         return best_seen(curves)
 
 

@@ -107,5 +107,5 @@ class BetaEffPredictor(CurvePredictor):
                 out.append(str(exc))
         return out
 
-    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+    def _predict(self, curves, arch_features=None, beta=None, losses=None) -> np.ndarray:
         return np.array([f.prediction if isinstance(f, BetaFit) else np.nan for f in self.fits(curves, beta)])

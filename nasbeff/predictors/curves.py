@@ -82,7 +82,7 @@ class CurveSVR(CurvePredictor):
         self.gamma = gamma
         self.kernel = kernel
 
-    def fit(self, curves, final=None, arch_features=None, beta=None) -> "CurveSVR":
+    def fit(self, curves, final=None, arch_features=None, beta=None, losses=None) -> "CurveSVR":
         c = check_curves(curves, "curves", self.min_observed)
         if c.shape[0] < 2:
             raise ValueError("CurveSVR needs at least 2 reference archs")
@@ -107,7 +107,7 @@ class CurveSVR(CurvePredictor):
         x = curve_features(curves)
         return x if feats is None else np.column_stack([x, feats])
 
-    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+    def _predict(self, curves, arch_features=None, beta=None, losses=None) -> np.ndarray:
         k = curves.shape[1]
         if k > self.n_epochs_:
             raise ValueError(f"observed {k} epochs but the reference curves have only {self.n_epochs_}")
@@ -328,7 +328,7 @@ class CurveExtrapolation(CurvePredictor):
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         return [extrapolate_curve(row, self.final_epoch, fams, self.max_nfev, self.weighting) for row in c]
 
-    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+    def _predict(self, curves, arch_features=None, beta=None, losses=None) -> np.ndarray:
         return np.array([f.prediction for f in self.extrapolations(curves)])
 
 
@@ -349,7 +349,7 @@ class AffineEnsemble(CurvePredictor):
         self.n_best = n_best
         self.eps = eps
 
-    def fit(self, curves, final=None, arch_features=None, beta=None) -> "AffineEnsemble":
+    def fit(self, curves, final=None, arch_features=None, beta=None, losses=None) -> "AffineEnsemble":
         c = check_curves(curves, "curves", self.min_observed)
         self.n_epochs_ = c.shape[1]
         self.curves_ = c
@@ -380,7 +380,7 @@ class AffineEnsemble(CurvePredictor):
             mse[i:i + step] = np.einsum("ijk,ijk->ij", r, r) / k
         return a, b, mse
 
-    def _predict(self, curves, arch_features=None, beta=None) -> np.ndarray:
+    def _predict(self, curves, arch_features=None, beta=None, losses=None) -> np.ndarray:
         if self.n_best is not None and self.n_best < 1:
             raise ValueError(f"n_best must be >= 1 or None, got {self.n_best}")
         if not self.eps > 0:
