@@ -26,6 +26,17 @@ Conventions (every proxy):
 * Proxies that need several samples (``naswot``, ``jacov``/``naswot_v1``) raise ``ValueError`` on a
   batch of one.
 
+Sharing and populations:
+
+* ``score_many(names, model, batches)`` scores several proxies on one model; proxies registered as
+  one **group** (``register_group``: ``aznas_*``, ``vkdnw*``) are computed by a single shared
+  forward/backward, and each member's ``seconds`` is its equal share of that call (so costs add up).
+* ``score_population(names, models, batches)`` scores a population of candidate models and also
+  accepts **rank aggregates** ``"rank:a+b+c"`` (sum of ``log(rank/N)``, AZ-NAS) and
+  ``"meanrank:a+b"`` (mean rank) over that population (:mod:`nasbeff.proxies.aggregate`). An
+  aggregate has no value for a single model: ``score("rank:...")`` raises ``ValueError``.
+  ``AZNAS`` and ``VKDNW_AGG`` name the published aggregates.
+
 Name map to other code bases: ``naswot`` = NASLib ``nwot`` (NASWOT v2, Hamming-kernel logdet);
 ``jacov`` = ``naswot_v1`` = NASLib ``jacov`` = zero-cost-nas ``jacob_cov`` (NASWOT arXiv v1);
 ``synflow`` = ``log`` of zero-cost-nas/NASLib ``synflow``; other names are identical.
@@ -35,17 +46,21 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._common import CONSTANT_OUTPUT, is_constant_over_batch
+from .aggregate import aggregate_scores, is_aggregate_name, parse_aggregate_name, rank_aggregate
 
-__all__ = ["ScoreResult", "ProxyFn", "register", "get", "available", "score", "CANNOT_SCORE", "output_ignores_input"]
+__all__ = ["ScoreResult", "ProxyFn", "register", "register_group", "get", "available", "score", "score_many",
+           "score_population", "aggregate_scores", "rank_aggregate", "AZNAS", "VKDNW_AGG", "CANNOT_SCORE",
+           "output_ignores_input"]
 
 CANNOT_SCORE = -math.inf
 """The value of every proxy for a network whose output does not depend on its input."""
@@ -55,7 +70,17 @@ ProxyOut = Union[float, tuple[float, Union[str, None]]]
 ProxyFn = Callable[..., ProxyOut]
 """``fn(model, batches, loss_fn, **kw) -> value`` or ``(value, flag)``."""
 
+GroupFn = Callable[..., dict[str, ProxyOut]]
+"""``fn(model, batches, loss_fn, **kw) -> {member name: value or (value, flag)}``."""
+
 _REGISTRY: dict[str, ProxyFn] = {}
+_GROUP_OF: dict[str, GroupFn] = {}
+_MEMBERS: dict[GroupFn, tuple[str, ...]] = {}
+
+#: AZ-NAS (Lee & Ham 2024): its four components combined by sum of log(rank/N) over the population.
+AZNAS = "rank:aznas_expressivity+aznas_progressivity+aznas_trainability+aznas_complexity"
+#: VKDNW_agg (Tybl & Neumann 2025): VKDNW_single with jacov, AZ-NAS expressivity/trainability and FLOPs.
+VKDNW_AGG = "rank:vkdnw_single+jacov+aznas_expressivity+aznas_trainability+flops"
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,26 @@ def register(name: str) -> Callable[[ProxyFn], ProxyFn]:
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise ValueError(f"proxy {name!r} is already registered")
         _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def register_group(*names: str) -> Callable[[GroupFn], GroupFn]:
+    """Decorator registering a function that computes several proxies in one pass: each of ``names``
+    becomes a proxy (returning its own entry), and :func:`score_many` calls ``fn`` once for all."""
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"a group needs distinct member names, got {names!r}")
+
+    def deco(fn: GroupFn) -> GroupFn:
+        for n in names:
+            def single(model: nn.Module, batches: list[Batch], loss_fn: Any, _n: str = n, **kw: Any) -> ProxyOut:
+                return fn(model, batches, loss_fn, **kw)[_n]
+
+            single.__doc__ = f"``{n}``: one entry of :func:`{fn.__module__}.{fn.__name__}`."
+            register(n)(single)
+            _GROUP_OF[n] = fn
+        _MEMBERS[fn] = tuple(names)
         return fn
 
     return deco
@@ -154,6 +199,9 @@ def score(
 ) -> ScoreResult:
     """Evaluate proxy ``name`` on ``model`` with ``batches``; ``loss_fn`` defaults to
     ``F.cross_entropy``; ``kw`` go to the proxy. Returns :class:`ScoreResult` (higher = better)."""
+    if is_aggregate_name(name):
+        raise ValueError(f"{name!r} is a rank aggregate: it needs a population of models; "
+                         "use score_population(names, models, batches) or aggregate_scores(...)")
     fn = get(name)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -163,7 +211,10 @@ def score(
     if output_ignores_input(model, bl[0][0]):
         return ScoreResult(CANNOT_SCORE, time.perf_counter() - t0, name, CONSTANT_OUTPUT)
     out = fn(model, bl, loss, **kw)
-    seconds = time.perf_counter() - t0
+    return _result(name, out, time.perf_counter() - t0)
+
+
+def _result(name: str, out: ProxyOut, seconds: float) -> ScoreResult:
     value, flag = out if isinstance(out, tuple) else (out, None)
     value = float(value)
     if math.isnan(value) and flag is None:  # pragma: no cover - proxies must flag or raise
@@ -171,8 +222,87 @@ def score(
     return ScoreResult(value=value, seconds=seconds, name=name, flag=flag)
 
 
+def score_many(
+    names: Sequence[str],
+    model: nn.Module,
+    batches: Iterable[Batch] | Batch,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, ScoreResult]:
+    """Score every proxy of ``names`` on ``model`` with the same ``batches``; members of one group
+    share a single call (their ``seconds`` split it equally). ``options``: proxy name -> keyword
+    arguments; members of one group must not give one keyword different values."""
+    names = list(dict.fromkeys(names))
+    options = dict(options or {})
+    unknown = [n for n in list(names) + list(options) if n not in _REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown proxies {unknown}; available: {', '.join(available())}")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    bl = _as_batches(batches)
+    loss = F.cross_entropy if loss_fn is None else loss_fn
+    t0 = time.perf_counter()
+    if output_ignores_input(model, bl[0][0]):  # decided once for every name
+        share = (time.perf_counter() - t0) / len(names)
+        return {n: ScoreResult(CANNOT_SCORE, share, n, CONSTANT_OUTPUT) for n in names}
+    out: dict[str, ScoreResult] = {}
+    for name in names:
+        if name in out:
+            continue
+        group = _GROUP_OF.get(name)
+        if group is None:
+            t0 = time.perf_counter()
+            out[name] = _result(name, get(name)(model, bl, loss, **options.get(name, {})), time.perf_counter() - t0)
+            continue
+        members = [n for n in names if _GROUP_OF.get(n) is group]
+        kw: dict[str, Any] = {}
+        for m in members:
+            for k, v in options.get(m, {}).items():
+                if k in kw and kw[k] != v:
+                    raise ValueError(f"options for group {'/'.join(members)} disagree on {k!r}: {kw[k]!r} vs {v!r}")
+                kw[k] = v
+        t0 = time.perf_counter()
+        res = group(model, bl, loss, **kw)
+        share = (time.perf_counter() - t0) / len(members)
+        for m in members:
+            out[m] = _result(m, res[m], share)
+    return {n: out[n] for n in names}
+
+
+def score_population(
+    names: Sequence[str],
+    models: Iterable[nn.Module],
+    batches: Iterable[Batch] | Batch,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    nan_policy: str = "worst",
+) -> dict[str, np.ndarray]:
+    """Scores of a population of candidate ``models`` (all with the same ``batches``): one array per
+    entry of ``names``, which may mix proxy names and rank aggregates (``"rank:a+b"``,
+    ``"meanrank:a+b"``, e.g. :data:`AZNAS`); aggregates rank within exactly these models (see
+    :mod:`nasbeff.proxies.aggregate` for ties, ``-inf`` and ``nan_policy``)."""
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise ValueError("names is empty: give at least one proxy or aggregate name")
+    parsed = {n: parse_aggregate_name(n) for n in names if is_aggregate_name(n)}
+    base = list(dict.fromkeys([n for n in names if n not in parsed] + [p for _, ps in parsed.values() for p in ps]))
+    rows = [score_many(base, m, batches, loss_fn, options) for m in models]
+    if not rows:
+        raise ValueError("models is empty: a population needs at least one model")
+    values = {b: np.array([r[b].value for r in rows]) for b in base}
+    out = {}
+    for n in names:
+        if n in parsed:
+            rule, parts = parsed[n]
+            out[n] = aggregate_scores({p: values[p] for p in parts}, rule, nan_policy)
+        else:
+            out[n] = values[n]
+    return out
+
+
 # Register the built-in proxies (each module decorates its functions with @register).
 from . import (  # noqa: E402,F401
+    aznas,
     fisher,
     flops,
     grad_norm,
@@ -184,6 +314,7 @@ from . import (  # noqa: E402,F401
     plain,
     snip,
     synflow,
+    vkdnw,
     zen,
     zico,
 )

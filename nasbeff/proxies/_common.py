@@ -86,3 +86,32 @@ def forward_loss_grads(
         if g is not None:
             check_finite(g, f"gradient of {type(m).__name__} weight", proxy)
     return layers, list(grads), out
+
+
+INIT_CHOICES = ("kaiming_normal_fanin", None)
+
+
+def reinit_kaiming_fanin(net: nn.Module, seed: int) -> nn.Module:
+    """In place: Conv/Linear weights ~ N(0, 2 / fan_in) (``kaiming_normal_``, fan_in, ReLU gain) drawn
+    from a generator seeded with ``seed``, biases 0, affine norm layers gamma = 1, beta = 0: the
+    initialisation the AZ-NAS and VKDNW reference code applies before scoring."""
+    gen = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (_ConvNd, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=gen)
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, (_BatchNorm, nn.GroupNorm, nn.LayerNorm)) and getattr(m, "weight", None) is not None:
+                m.weight.fill_(1.0)
+                if m.bias is not None:
+                    m.bias.zero_()
+    return net
+
+
+def prepared_copy(model: nn.Module, init: str | None, seed: int, proxy: str, *, train: bool) -> nn.Module:
+    """:func:`work_copy` re-initialised by ``init`` (``"kaiming_normal_fanin"`` or None = keep weights)."""
+    if init not in INIT_CHOICES:
+        raise ValueError(f"{proxy}: init must be one of {INIT_CHOICES}, got {init!r}")
+    net = work_copy(model, train=train)
+    return reinit_kaiming_fanin(net, seed) if init else net
