@@ -35,7 +35,8 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 
-__all__ = ["Backend", "LocalBackend", "ProcessBackend", "RayBackend", "make_backend", "BACKENDS", "run_with_threads"]
+__all__ = ["Backend", "LocalBackend", "ProcessBackend", "RayBackend", "make_backend", "check_backend", "BACKENDS",
+           "run_with_threads"]
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -236,6 +237,14 @@ class RayBackend:
         if self._started:
             _import_ray().shutdown()
             self._started = False
+
+
+def check_backend(name: str) -> None:
+    """One clear error, before any work, for an unknown backend or a missing Ray."""
+    if name not in BACKENDS:
+        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    if name == "ray":
+        _import_ray()
 
 
 def make_backend(name: str, threads: int = 1, address: str | None = None, num_cpus: int | None = None,

@@ -11,6 +11,16 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# hypothesis keeps no example database and its files in a temporary folder, not .hypothesis/ here
+import tempfile  # noqa: E402
+
+from hypothesis import configuration as _hypothesis_configuration  # noqa: E402
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="nasbeff-hypothesis-"))
+_hypothesis_settings.register_profile("nasbeff", database=None)
+_hypothesis_settings.load_profile("nasbeff")
+
 
 def shared_data_dir() -> Path | None:
     env = os.environ.get("NASBEFF_SHARED_DATA")
@@ -49,23 +59,39 @@ def _deterministic_torch():
     yield
 
 
+_TOOLS = (".venv/", ".ruff_cache/", ".mypy_cache/", ".idea/", ".vscode/")  # a developer's own tool folders
+
+
 def _tree_state() -> set[str]:
-    """``git status`` lines of the working tree, ignored files included."""
+    """``git status`` lines of the working tree, ignored files included, each untracked or ignored
+    file with its modification time (so a file rewritten during the session counts as written)."""
     import subprocess
 
     out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all"], cwd=REPO_ROOT,
                          capture_output=True, text=True)
-    return set(out.stdout.splitlines())
+    lines = set()
+    for line in out.stdout.splitlines():
+        if line[3:].startswith(_TOOLS) or "__pycache__" in line or ".egg-info/" in line:
+            continue
+        path = REPO_ROOT / line[3:]
+        files = sorted(path.rglob("*")) if line[:2] in ("??", "!!") and path.is_dir() else [path]
+        for f in files:
+            if "__pycache__" in f.parts:
+                continue
+            try:
+                stamp = f.stat().st_mtime_ns if line[:2] in ("??", "!!") and f.is_file() else ""
+            except OSError:  # gone meanwhile
+                continue
+            lines.add(f"{line[:3]}{f.relative_to(REPO_ROOT)} {stamp}")
+    return lines
 
 
 def _written_by_tests(before: set[str], after: set[str]) -> list[str]:
-    """What appeared during the session: new files (untracked or ignored) outside the top-level
-    dot-folders of tools (.venv, .ruff_cache, ...), and changes under runs/ or benchmarks_data/."""
+    """What appeared during the session: any new file (untracked or ignored; the interpreter's
+    ``__pycache__`` and a developer's own tool folders excepted), and changes under runs/ or
+    benchmarks_data/."""
     new = sorted(after - before)
-    return [line for line in new
-            if (line[:2] in ("??", "!!") and not line[3:].startswith(".") and "__pycache__" not in line
-                and ".egg-info/" not in line)
-            or line[3:].startswith(("runs/", "benchmarks_data/"))]
+    return [line for line in new if line[:2] in ("??", "!!") or line[3:].startswith(("runs/", "benchmarks_data/"))]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..backends import make_backend
+from ..backends import check_backend, make_backend
 from ..store import ResultStore
 from ..study import StudyConfig, StudyData, load_study_data, run_key, summarize, train_arch
 from ._common import Progress, check_device, check_writable, no_progress, sample_archs, write_csv
@@ -44,8 +44,7 @@ class RankConfig:
     resume: bool = True
 
     def __post_init__(self) -> None:
-        if self.backend not in ("local", "ray"):
-            raise ValueError(f"--backend must be one of local, ray, got {self.backend!r}")
+        check_backend(self.backend)  # unknown name, or ray not installed
         if self.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
         if self.backend == "ray" and self.workers > 1:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..backends import make_backend
+from ..backends import check_backend, make_backend
 from ..store import ResultStore, RunKey, config_hash
 from ._common import Progress, check_device, check_writable, no_progress, sample_archs, write_csv
 
@@ -54,8 +54,7 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         from .. import proxies as zc
 
-        if self.backend not in ("local", "ray"):
-            raise ValueError(f"--backend must be one of local, ray, got {self.backend!r}")
+        check_backend(self.backend)  # unknown name, or ray not installed
         for name in self.proxies:
             zc.get(name)  # KeyError listing the available names
         if not self.proxies:
