@@ -98,9 +98,12 @@ def _affine_bn(layer: Layer) -> bool:
     return isinstance(layer.module, nn.modules.batchnorm._BatchNorm) and layer.param_names == ("weight", "bias")
 
 
-def _bn_stats(layer: Layer, z: torch.Tensor, buffers: dict) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+def _bn_stats(layer: Layer, z: torch.Tensor, buffers: dict,
+              memo: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
     """(z_hat, 1/sigma, reduced dims) of a BatchNorm layer: running statistics, or the batch's
-    (biased variance) when they are None (``bn="batch"``)."""
+    (biased variance) when they are None (``bn="batch"``); kept in ``memo`` per layer."""
+    if memo is not None and id(layer) in memo:
+        return memo[id(layer)]
     mod = layer.module
     dims = (0,) + tuple(range(2, z.ndim))
     shape = (1, -1) + (1,) * (z.ndim - 2)
@@ -109,10 +112,13 @@ def _bn_stats(layer: Layer, z: torch.Tensor, buffers: dict) -> tuple[torch.Tenso
     else:
         mean, var = z.mean(dims, keepdim=True), z.var(dims, unbiased=False, keepdim=True)
     inv = torch.rsqrt(var + mod.eps)
-    return (z - mean) * inv, inv, dims
+    out = (z - mean) * inv, inv, dims
+    if memo is not None:
+        memo[id(layer)] = out
+    return out
 
 
-def param_direction(layer: Layer, z: torch.Tensor, buffers: dict | None = None) -> torch.Tensor:
+def param_direction(layer: Layer, z: torch.Tensor, buffers: dict | None = None, memo: dict | None = None) -> torch.Tensor:
     """w = (d a / d theta) 1: the change of the layer's output when every parameter moves by 1.
 
     Closed forms for Linear (sum_i z_i + 1), zero-padded ConvNd (a ones-kernel convolution of the
@@ -133,7 +139,7 @@ def param_direction(layer: Layer, z: torch.Tensor, buffers: dict | None = None) 
         w = w.repeat_interleave(mod.out_channels // g, dim=1)
         return w + 1.0 if has_bias else w
     if _affine_bn(layer):
-        return _bn_stats(layer, z, buffers)[0] + 1.0  # a = gamma * z_hat + beta
+        return _bn_stats(layer, z, buffers, memo)[0] + 1.0  # a = gamma * z_hat + beta
     if isinstance(mod, nn.LayerNorm) and layer.param_names in (("weight", "bias"), ("weight",)):
         z_hat = nn.functional.layer_norm(z, mod.normalized_shape, None, None, mod.eps)
         return z_hat + 1.0 if has_bias else z_hat
@@ -147,15 +153,13 @@ _CONV_GRAD = {1: (torch.nn.grad.conv1d_input, torch.nn.grad.conv1d_weight),
               3: (torch.nn.grad.conv3d_input, torch.nn.grad.conv3d_weight)}
 
 
-def _q_and_c(layer: Layer, z: torch.Tensor, g: torch.Tensor, t: torch.Tensor | None):
-    """q = grad_u <g, D_theta f(theta, u) 1> and, when t is given, c = grad_theta <D_u f^T g, t>
-    at u = z: closed forms for Linear, zero-padded ConvNd and affine BatchNorm, autograd otherwise."""
-    mod, z = layer.module, z.detach()
+def _q_and_c(layer: Layer, z: torch.Tensor, g: torch.Tensor, memo: dict | None = None):
+    """q = grad_u <g, D_theta f(theta, u) 1> at u = z, and c(t) = grad_theta <D_u f^T g, t>:
+    closed forms for Linear, zero-padded ConvNd and affine BatchNorm, autograd otherwise."""
+    mod = layer.module
     zeros_b = [torch.zeros_like(p) for p in layer.params[1:]]
     if isinstance(mod, nn.Linear):
-        q = g.sum(-1, keepdim=True).expand_as(z)
-        c = None if t is None else [torch.einsum("...k,...i->ki", g, t)] + zeros_b
-        return q, c
+        return g.sum(-1, keepdim=True).expand_as(z), lambda t: [torch.einsum("...k,...i->ki", g, t)] + zeros_b
     if _plain_conv(mod):
         conv_in, conv_w = _CONV_GRAD[z.ndim - 2]
         W, grp = layer.params[0], mod.groups
@@ -163,22 +167,19 @@ def _q_and_c(layer: Layer, z: torch.Tensor, g: torch.Tensor, t: torch.Tensor | N
         ones = torch.ones(grp, 1, *mod.kernel_size, dtype=z.dtype, device=z.device)
         q = conv_in((z.shape[0], grp, *z.shape[2:]), ones, gs, mod.stride, mod.padding, mod.dilation, grp)
         q = q.repeat_interleave(z.shape[1] // grp, dim=1)
-        c = None if t is None else [conv_w(t, W.shape, g, mod.stride, mod.padding, mod.dilation, grp)] + zeros_b
-        return q, c
+        return q, lambda t: [conv_w(t, W.shape, g, mod.stride, mod.padding, mod.dilation, grp)] + zeros_b
     if _affine_bn(layer):
-        z_hat, inv, dims = _bn_stats(layer, z, layer.buffers)
+        z_hat, inv, dims = _bn_stats(layer, z, layer.buffers, memo)
         if layer.buffers.get("running_mean") is None or layer.buffers.get("running_var") is None:
             q = inv * (g - g.mean(dims, keepdim=True) - z_hat * (g * z_hat).mean(dims, keepdim=True))
         else:
             q = g * inv
-        c = None if t is None else [(q * t).sum(dims)] + zeros_b
-        return q, c
-    u = z.requires_grad_(True)
+        return q, lambda t: [(q * t).sum(dims)] + zeros_b
+    u = z.detach().requires_grad_(True)
     s = (g * layer.call(u)).sum()
     *g_theta, g_u = _grad(s, [*layer.params, u], create_graph=True)
     q = _grad(sum(gt.sum() for gt in g_theta), [u], retain_graph=True)[0].detach()
-    c = None if t is None else _grad((g_u * t).sum(), layer.params)
-    return q, c
+    return q, lambda t: _grad((g_u * t).sum(), layer.params)
 
 
 def _zero_row_head(cap: DagCapture) -> int | None:
@@ -213,6 +214,8 @@ def _local_sums(cap: DagCapture, want_all_rows: bool):
     L, m, preds = cap.layers, len(cap.layers), cap.preds
     succs, head = _succs(preds), _zero_row_head(cap)
     calls = [cap.calls[i] for i in cap.selected]
+    zd = [cl.z.detach() for cl in calls]
+    memo: dict = {}  # BatchNorm statistics per layer
     gs = cap.output_grads()
     live = [any(v != head for v in succs[u]) for u in range(m)]  # r_u may be non-zero
     need_r = [live[u] and (bool(preds[u]) or want_all_rows) for u in range(m)]
@@ -230,15 +233,17 @@ def _local_sums(cap: DagCapture, want_all_rows: bool):
             continue
         for u in ps:
             if u not in w:
-                w[u] = param_direction(L[u], calls[u].z)
+                w[u] = param_direction(L[u], zd[u], memo=memo)
         z_v, cuts = calls[v].z, [calls[u].cut for u in ps]
-        t = None
-        if need_r[v]:  # t_v = sum_u J_uv w_u by a double backward through the operations
-            dummy = torch.zeros_like(z_v, requires_grad=True)
-            vj = _grad(z_v, cuts, dummy, create_graph=True)
-            t = _grad(sum((j * w[u]).sum() for j, u in zip(vj, ps)), [dummy])[0]
-        q, c[v] = _q_and_c(L[v], z_v, gs[v], t)
-        for u, jtq in zip(ps, _grad(z_v, cuts, q, retain_graph=True)):
+        q, c_of = _q_and_c(L[v], zd[v], gs[v], memo)
+        if need_r[v]:  # one pass gives J_uv^T q (values) and, differentiated in q, t_v = sum_u J_uv w_u
+            dq = q.detach().clone().requires_grad_(True)
+            vj = _grad(z_v, cuts, dq, create_graph=True)
+            c[v] = c_of(_grad(sum((j * w[u]).sum() for j, u in zip(vj, ps)), [dq])[0])
+            jtqs = [j.detach() for j in vj]
+        else:
+            jtqs = _grad(z_v, cuts, q, retain_graph=True)
+        for u, jtq in zip(ps, jtqs):
             den[(u, v)] = (jtq * w[u]).sum()
             if need_r[u]:
                 e[u] = jtq if e[u] is None else e[u] + jtq

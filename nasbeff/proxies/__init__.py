@@ -142,6 +142,7 @@ def score(
 
 # Register the built-in proxies (each module decorates its functions with @register).
 from . import (  # noqa: E402,F401
+    beff,
     fisher,
     flops,
     grad_norm,
