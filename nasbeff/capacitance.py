@@ -44,7 +44,16 @@ from torch import nn
 from torch.autograd import grad
 from torch.func import functional_call
 
-from .graph import BNMode, DagCapture, Layer, LayerSpec, capture, check_bn, eval_mode, flat
+from .graph import (
+    BNMode,
+    DagCapture,
+    Layer,
+    LayerSpec,
+    capture,
+    check_bn,
+    eval_mode,
+    flat,
+)
 
 Mode = Literal["local", "hessian"]
 

@@ -359,7 +359,7 @@ def _fast_avg_pool(mod: nn.AvgPool2d, args, out: torch.Tensor) -> torch.Tensor:
     count): equal values, and a backward pass that torch's CPU kernel runs ~30x faster."""
     x = args[0]
     ones = torch.ones(1, 1, *x.shape[-2:], dtype=x.dtype, device=x.device)
-    kw = dict(kernel_size=mod.kernel_size, stride=mod.stride, padding=mod.padding, ceil_mode=mod.ceil_mode)
+    kw = {"kernel_size": mod.kernel_size, "stride": mod.stride, "padding": mod.padding, "ceil_mode": mod.ceil_mode}
     frac = nn.functional.avg_pool2d(ones, count_include_pad=True, **kw)  # valid count / kernel size
     return nn.functional.avg_pool2d(x, count_include_pad=True, **kw) / frac
 

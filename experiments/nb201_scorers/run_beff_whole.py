@@ -8,7 +8,7 @@ steps (the ``beff_k`` scorer). Cut-off archs are ``-inf`` (the registry's "canno
 
 Writes ``beff_whole_init.csv`` next to this file and prints Spearman rho with 95% bootstrap CIs.
 
-    OMP_NUM_THREADS=1 python experiments/nb201_scorers/run_beff_whole.py [--n 200] [--k 10 --k-every 5]
+    OMP_NUM_THREADS=1 python experiments/nb201_scorers/run_beff_whole.py [--n 200 --step 1] [--k 10 --k-every 5]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ OUT = HERE / "beff_whole_init.csv"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--step", type=int, default=1, help="score archs 0, step, 2*step, ... < n (a subsample)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--k-every", type=int, default=5, help="beff_k on every k-every-th arch (0: none)")
     args = ap.parse_args()
@@ -46,7 +47,7 @@ def main() -> None:
     x, y = cp.make_batch(cp.load_train_jpegs(), 128, 1)
     x, y = x[:64], y[:64]
     rows = []
-    for i in range(args.n):
+    for i in range(0, args.n, args.step):
         row: dict = {"index": i, "cut_off": bool(is_cut_off(i))}
         torch.manual_seed(1000003 + i)
         model = build_nb201_model(i)
@@ -57,10 +58,10 @@ def main() -> None:
             res = capacitance(model, x, y, bn="batch")
             row.update(beff_init=res.beta_eff, num_init=res.num, den_init=res.den)
         row["beff_init_s"] = time.perf_counter() - t
-        if args.k_every and i % args.k_every == 0:
+        if args.k_every and (i // args.step) % args.k_every == 0:
             r = proxies.score("beff_k", model, [(x, y)], k=args.k)
             row.update(beff_k=r.value, beff_k_s=r.seconds)
-            if i < 3 * args.k_every and not row["cut_off"]:  # the scorer gives the same number as the call above
+            if i < 3 * args.k_every * args.step and not row["cut_off"]:  # the scorer gives the same number as the call above
                 assert proxies.score("beff_init", model, [(x, y)]).value == row["beff_init"]
         rows.append(row)
         print(f"{i:4d} beff_init={row['beff_init']:+.4g} num={row['num_init']:+.4g} ({row['beff_init_s']:.2f} s)"

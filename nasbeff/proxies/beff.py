@@ -24,7 +24,14 @@ from torch import nn
 
 from ..capacitance import capacitance
 from . import register
-from ._common import CONSTANT_OUTPUT, Batch, LossFn, first_batch, is_constant_over_batch, work_copy
+from ._common import (
+    CONSTANT_OUTPUT,
+    Batch,
+    LossFn,
+    first_batch,
+    is_constant_over_batch,
+    work_copy,
+)
 
 
 def _beff(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, str | None]:
