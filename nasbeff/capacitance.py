@@ -11,8 +11,8 @@ theta_u, columns: theta_v). With delta_in = P 1 (Eq. 2)
 So only the row and column sums of each block are needed, never P itself:
 
 * ``mode="hessian"``: B_uv = d^2 C / d theta_u d theta_v (Eq. 7) on the edges only; r and c
-  come from one double-backward of <grad_{theta_k} C, 1> per layer k (a reference path: about
-  60-100 forward+backward passes on a full NB201 network, ``benchmarks/bench_capacitance.py``).
+  come from one double-backward of <grad_{theta_k} C, 1> per layer k (a reference path: 11x one
+  forward+backward on NB201's ResNet arch, ``benchmarks/bench_capacitance.py``; more with depth).
 * ``mode="local"`` (default): B_uv = mixed second derivative of the surrogate
   E_uv(theta_u, theta_v) = sum_n <g_v(n), f_v(theta_v, z_v(n))>, where z_v depends on theta_u
   only through u's output a_u (J_uv = d z_v / d a_u, the parameter-free operations linearised,
