@@ -5,18 +5,20 @@ neuron ``dst`` (``src = -1`` for a bias, whose input is the constant 1). Linear 
 are such edges (a conv weight is shared by many neuron pairs: one-to-many); a BatchNorm scale
 gamma_c joins (c, s) to (c, s) for every position s.
 
-In ``mode="local"`` the block between layers l and l+1 is (paper Eqs. 5-7, explicit term)
+In ``mode="local"`` the block of the G_A edge u -> v (one per edge of the layer DAG, a chain's
+being l -> l+1) is (paper Eqs. 5-7, explicit term)
 
-    B_l[p, q] = sum_n sum_paths  A_n[dst(p) <- p] * J_n[src(q), dst(p)] * M_n[q],
+    B_uv[p, q] = sum_n sum_paths  A_n[dst(p) <- p] * J_n[src(q), dst(p)] * M_n[q],
 
-over the paths p -> j -> i -> q of G_A: p ends at neuron j of layer l's output, the
-parameter-free operations J_n (linearised at sample n) carry j to i, and q starts at input neuron i
-of layer l+1. A_n = d a_j / d theta_p (the input activation z_src, or the normalised input for a
+over the paths p -> j -> i -> q of G_A: p ends at neuron j of layer u's output, the
+parameter-free operations J_n = d z_v / d a_u (linearised at sample n, v's other predecessors
+held fixed; read off the captured autograd graph) carry j to i, and q starts at input neuron i
+of layer v. A_n = d a_j / d theta_p (the input activation z_src, or the normalised input for a
 BatchNorm scale, or 1 for a bias), M_n = g_dst(q)(n) * d^2 f_dst / d u_i d theta_q (1 for weights,
 1/sigma_c for a BatchNorm scale, 0 for biases). Two parameters are linked exactly when they share
 a neuron: the Nepusz-Vicsek line graph (Fig. 1a). The paths are enumerated with vectorised index
 arithmetic one block at a time (no Python loop over entries); the sum over samples runs in
-chunks. ``mode="hessian"`` gives dense blocks d^2C / d theta_l d theta_{l+1} (small nets only).
+chunks. ``mode="hessian"`` gives dense blocks d^2C / d theta_u d theta_v (small nets only).
 
 Edges follow the paper's direction, reversed: P[p, q] is the weight of the link q -> p, so
 delta_in = P 1 is every node's in-strength.
@@ -34,12 +36,9 @@ from torch import nn
 from torch.autograd import grad
 from torch.func import functional_call
 
-from .graph import ChainCapture, LayerSpec, capture_chain, eval_mode
+from .graph import BNMode, DagCapture, LayerSpec, capture, check_bn, eval_mode
 
-_ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Tanh,
-                nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus, nn.Dropout, nn.Dropout1d,
-                nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity)
-_MAX_DENSE_JACOBIAN = 2 ** 26  # entries of the per-sample Jacobians of non-elementwise op chains
+_MAX_DENSE_JACOBIAN = 2 ** 26  # entries of the per-sample Jacobians of non-elementwise operations
 _CHUNK = 2 ** 23  # path x sample products held at once
 
 
@@ -129,49 +128,30 @@ def _conv_incidence(conv: nn.modules.conv._ConvNd, in_shape, out_shape) -> Incid
     return _join_parts(parts)
 
 
-def _ops_between(model: nn.Module, cap: ChainCapture, layers: LayerSpec) -> list[list[nn.Module]]:
-    """Parameter-free leaf modules between consecutive layers, read off the module tree in
-    registration order (an nn.Sequential-style model)."""
-    root = model
-    if isinstance(layers, str):
-        root = dict(model.named_modules())[layers]
-    elif isinstance(layers, nn.Module):
-        root = layers
-    leaves = [m for m in root.modules() if not any(True for _ in m.children())]
-    pos = {id(m): k for k, m in enumerate(leaves)}
-    idx = [pos.get(id(lay.module)) for lay in cap.layers]
-    if None in idx or idx != sorted(idx):
-        raise ValueError("the explicit line graph needs an nn.Sequential-style model whose modules are registered "
-                         "in execution order")
-    return [[m for m in leaves[idx[l] + 1:idx[l + 1]] if not list(m.parameters(recurse=False))]
-            for l in range(len(idx) - 1)]
-
-
-def _op_jacobian(ops: list[nn.Module], a: torch.Tensor, z_next: torch.Tensor):
-    """J_n of the op chain a -> z_next per sample, as (src_out, src_in, values[N, nnz])."""
-    def chain(t):
-        for op in ops:
-            t = op(t)
-        return t
-
-    a0 = a.detach()
-    if not torch.allclose(chain(a0), z_next.detach(), rtol=1e-10, atol=1e-12):
-        raise ValueError("the modules between two layers do not reproduce the recorded forward pass (functional "
-                         "operations in forward()?); the explicit line graph needs them as modules")
-    n = a0.shape[0]
-    d_in, d_out = a0[0].numel(), z_next[0].numel()
-    if all(isinstance(op, _ELEMENTWISE) for op in ops):
-        if d_in != d_out:
-            raise ValueError("elementwise operations changed the shape")
-        a_req = a0.clone().requires_grad_(True)
-        (diag,) = grad(chain(a_req).sum(), a_req)
-        idx = np.arange(d_in)
-        return idx, idx, diag.reshape(n, -1)
+def _edge_jacobian(z_v: torch.Tensor, cut_u: torch.Tensor):
+    """J_uv = d z_v / d a_u per sample (other predecessors fixed), as (rows in z_v, cols in a_u,
+    values[N, nnz]), read off the captured graph. A diagonal J (elementwise operations, branch
+    sums) is recognised by J^T r == (J^T 1) * r for a random r; otherwise dense per-sample rows."""
+    n = z_v.shape[0]
+    d_in, d_out = cut_u[0].numel(), z_v[0].numel()
+    (diag,) = grad(z_v, cut_u, torch.ones_like(z_v), retain_graph=True, allow_unused=True)
+    if diag is None:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, torch.zeros(n, 0, dtype=z_v.dtype, device=z_v.device)
+    if d_in == d_out:
+        gen = torch.Generator(device=z_v.device).manual_seed(0)
+        rnd = torch.randn(z_v.shape, generator=gen, dtype=z_v.dtype, device=z_v.device)
+        (jr,) = grad(z_v, cut_u, rnd, retain_graph=True)
+        tol = 1e3 * torch.finfo(z_v.dtype).eps * float(diag.abs().max()) * float(rnd.abs().max())
+        if torch.allclose(jr.reshape(n, -1), diag.reshape(n, -1) * rnd.reshape(n, -1), rtol=0, atol=tol):
+            idx = np.arange(d_in)
+            return idx, idx, diag.reshape(n, -1)
     if n * d_in * d_out > _MAX_DENSE_JACOBIAN:
-        raise ValueError(f"operations {[type(o).__name__ for o in ops]} between layers need a dense per-sample "
-                         f"Jacobian of {d_out}x{d_in}: too large for the explicit reference")
-    jac = torch.func.vmap(torch.func.jacrev(lambda t: chain(t.unsqueeze(0)).reshape(-1)))(a0)
-    jac = jac.reshape(n, d_out, d_in)
+        raise ValueError(f"the operations between two layers need a dense per-sample Jacobian of {d_out}x{d_in}: "
+                         "too large for the explicit reference")
+    basis = torch.eye(d_out, dtype=z_v.dtype, device=z_v.device).reshape(d_out, 1, *z_v.shape[1:])
+    (jac,) = grad(z_v, cut_u, basis.expand(d_out, *z_v.shape), retain_graph=True, is_grads_batched=True)
+    jac = jac.reshape(d_out, n, d_in).permute(1, 0, 2)
     nz = (jac != 0).any(0).nonzero().cpu().numpy()
     return nz[:, 0], nz[:, 1], jac[:, nz[:, 0], nz[:, 1]]
 
@@ -236,13 +216,14 @@ def _local_block(inc_l: Incidence, a_of, inc_n: Incidence, m_val, j_out, j_in, j
 @dataclass
 class LineGraph:
     """Explicit G_B: sparse P (rows/cols = parameters in layer order, P[p, q] = weight of link
-    q -> p) with node labels (layer, parameter, index)."""
+    q -> p) with node labels (layer, parameter, index); ``edges`` are G_A's (u, v) pairs."""
 
     P: sp.csr_matrix
     layer_names: tuple[str, ...]
     param_names: tuple[tuple[str, ...], ...]
     param_shapes: tuple[tuple[tuple[int, ...], ...], ...]
     mode: str
+    edges: tuple[tuple[int, int], ...] = ()
 
     def node_labels(self) -> list[tuple[str, str, tuple[int, ...]]]:
         labels = []
@@ -288,57 +269,68 @@ def beta_eff_from_graph(g: nx.DiGraph, eps: float = 1e-12) -> float:
 
 
 def line_graph(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, mode: str = "local",
-               layers: LayerSpec = None, dtype: torch.dtype = torch.float64) -> LineGraph:
-    """Build G_B explicitly (sparse P) for the chain of parametrised layers of ``model`` on the
-    batch (x, y), in float64 by default. ``mode='local'`` uses the line-graph blocks above;
-    ``mode='hessian'`` computes the dense mixed-Hessian blocks (small nets only)."""
+               layers: LayerSpec = None, dtype: torch.dtype = torch.float64, bn: BNMode = "eval") -> LineGraph:
+    """Build G_B explicitly (sparse P, Eq. 7) for the layer DAG of ``model`` on the batch (x, y),
+    in float64 by default: one block per edge u -> v. ``mode='local'`` uses the line-graph blocks
+    above (BatchNorm with running statistics only); ``mode='hessian'`` computes the dense
+    mixed-Hessian blocks (small nets only)."""
     if mode not in ("local", "hessian"):
         raise ValueError(f"mode must be 'local' or 'hessian', got {mode!r}")
+    check_bn(bn)
     with eval_mode(model):
-        cap = capture_chain(model, x, y, layers=layers, dtype=dtype)
-        sizes, offs = cap.sizes, cap.offsets
+        cap = capture(model, x, y, layers=layers, dtype=dtype, bn=bn)
+        L, sizes, offs = cap.layers, cap.sizes, cap.offsets
         dim = sum(sizes)
-        rows, cols, vals = [], [], []
+        rows, cols, vals = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
         if mode == "local":
-            ops = _ops_between(model, cap, layers)
-            gs = grad(cap.loss, cap.outputs, retain_graph=True)
+            if bn == "batch" and any(isinstance(lay.module, nn.modules.batchnorm._BatchNorm) for lay in L):
+                raise ValueError("the explicit local line graph needs per-sample layers: BatchNorm with batch "
+                                 "statistics couples the samples (use bn='eval' or mode='hessian')")
+            gs = cap.output_grads()
             n = x.shape[0]
             incs = [layer_incidence(lay.module, tuple(z.shape[1:]), tuple(a.shape[1:]))
-                    for lay, z, a in zip(cap.layers, cap.inputs, cap.outputs)]
-            for l in range(len(cap.layers) - 1):
-                lay, nxt = cap.layers[l], cap.layers[l + 1]
-                z_l = cap.inputs[l].detach()
-                a_of = (lambda idx, inc=incs[l], mod=lay.module, z=z_l: _a_values(inc, mod, z, idx))
-                coef = _m_coef(incs[l + 1], nxt.module, cap.inputs[l + 1][0].numel(), z_l.dtype, z_l.device)
-                g_next = gs[l + 1].detach().reshape(n, -1)
-                m_val = coef * g_next[:, torch.as_tensor(incs[l + 1].dst, device=g_next.device)]
-                j_out, j_in, j_val = _op_jacobian(ops[l], cap.outputs[l], cap.inputs[l + 1])
-                r, c, v = _local_block(incs[l], a_of, incs[l + 1], m_val.detach(), j_out, j_in, j_val.detach(),
-                                       cap.outputs[l][0].numel(), cap.inputs[l + 1][0].numel())
-                rows.append(r + offs[l]); cols.append(c + offs[l + 1]); vals.append(v)
+                    for lay, z, a in zip(L, cap.inputs, cap.outputs)]
+            calls = [cap.calls[i] for i in cap.selected]
+            for u, v in cap.edges:
+                z_u = calls[u].z.detach()
+                a_of = (lambda idx, inc=incs[u], mod=L[u].module, z=z_u: _a_values(inc, mod, z, idx))
+                coef = _m_coef(incs[v], L[v].module, calls[v].z[0].numel(), z_u.dtype, z_u.device)
+                g_v = gs[v].reshape(n, -1)
+                m_val = coef * g_v[:, torch.as_tensor(incs[v].dst, device=g_v.device)]
+                j_out, j_in, j_val = _edge_jacobian(calls[v].z, calls[u].cut)
+                r, c, val = _local_block(incs[u], a_of, incs[v], m_val.detach(), j_out, j_in, j_val.detach(),
+                                         calls[u].a[0].numel(), calls[v].z[0].numel())
+                rows.append(r + offs[u]); cols.append(c + offs[v]); vals.append(val)
         else:
-            for l in range(len(cap.layers) - 1):
-                block = _hessian_block(model, x, cap, l)
-                rr, cc = np.meshgrid(np.arange(sizes[l]), np.arange(sizes[l + 1]), indexing="ij")
-                rows.append(rr.ravel() + offs[l]); cols.append(cc.ravel() + offs[l + 1]); vals.append(block.ravel())
+            for u, v in cap.edges:
+                block = _hessian_block(cap, u, v)
+                rr, cc = np.meshgrid(np.arange(sizes[u]), np.arange(sizes[v]), indexing="ij")
+                rows.append(rr.ravel() + offs[u]); cols.append(cc.ravel() + offs[v]); vals.append(block.ravel())
         P = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(dim, dim)).tocsr()
-        return LineGraph(P=P, layer_names=tuple(lay.name for lay in cap.layers),
-                         param_names=tuple(lay.param_names for lay in cap.layers),
-                         param_shapes=tuple(tuple(tuple(p.shape) for p in lay.params) for lay in cap.layers), mode=mode)
+        return LineGraph(P=P, layer_names=tuple(lay.name for lay in L),
+                         param_names=tuple(lay.param_names for lay in L),
+                         param_shapes=tuple(tuple(tuple(p.shape) for p in lay.params) for lay in L), mode=mode,
+                         edges=tuple(cap.edges))
 
 
-def _hessian_block(model: nn.Module, x: torch.Tensor, cap: ChainCapture, l: int) -> np.ndarray:
-    """Dense d^2 C / d theta_l d theta_{l+1} by forward-over-reverse Jacobians (small nets)."""
-    name_of = {id(m): n for n, m in model.named_modules()}
-    dtype = cap.loss.dtype
-    base = {n: (p.detach().to(dtype) if p.is_floating_point() else p) for n, p in model.named_parameters()}
-    base.update({n: (b.to(dtype) if b.is_floating_point() else b) for n, b in model.named_buffers()})
-    lay_a, lay_b = cap.layers[l], cap.layers[l + 1]
-    keys_a = [f"{name_of[id(lay_a.module)]}.{pn}".lstrip(".") for pn in lay_a.param_names]
-    keys_b = [f"{name_of[id(lay_b.module)]}.{pn}".lstrip(".") for pn in lay_b.param_names]
+def _hessian_block(cap: DagCapture, u: int, v: int) -> np.ndarray:
+    """Dense d^2 C / d theta_u d theta_v by forward-over-reverse Jacobians (small nets)."""
+    base = {k: (t.detach() if t is not None else None) for k, t in cap.tensors.items()}
+    lay_a, lay_b = cap.layers[u], cap.layers[v]
+    keys_a, keys_b = lay_a.keys(), lay_b.keys()
     shapes_a = [p.shape for p in lay_a.params]
     shapes_b = [p.shape for p in lay_b.params]
-    return _dense_mixed(model, x, cap, base, keys_a, keys_b, shapes_a, shapes_b)
+
+    def loss_of(va, vb):
+        tensors = dict(base)
+        tensors.update(zip(keys_a, _unflatten(va, shapes_a)))
+        tensors.update(zip(keys_b, _unflatten(vb, shapes_b)))
+        return nn.functional.cross_entropy(functional_call(cap.model, tensors, (cap.x,)), cap.labels)
+
+    va = torch.cat([base[k].reshape(-1) for k in keys_a])
+    vb = torch.cat([base[k].reshape(-1) for k in keys_b])
+    jac = torch.func.jacfwd(torch.func.grad(loss_of, argnums=1), argnums=0)(va, vb)  # (d_b, d_a)
+    return jac.T.detach().cpu().numpy()
 
 
 def _unflatten(vec: torch.Tensor, shapes) -> list[torch.Tensor]:
@@ -348,19 +340,3 @@ def _unflatten(vec: torch.Tensor, shapes) -> list[torch.Tensor]:
         out.append(vec[i:i + k].reshape(s))
         i += k
     return out
-
-
-def _dense_mixed(model, x, cap, base, keys_a, keys_b, shapes_a, shapes_b) -> np.ndarray:
-    labels = cap.labels
-    xx = x.detach().to(cap.loss.dtype) if x.is_floating_point() else x
-
-    def loss_of(va, vb):
-        tensors = dict(base)
-        tensors.update(zip(keys_a, _unflatten(va, shapes_a)))
-        tensors.update(zip(keys_b, _unflatten(vb, shapes_b)))
-        return nn.functional.cross_entropy(functional_call(model, tensors, (xx,)), labels)
-
-    va = torch.cat([base[k].reshape(-1) for k in keys_a])
-    vb = torch.cat([base[k].reshape(-1) for k in keys_b])
-    jac = torch.func.jacfwd(torch.func.grad(loss_of, argnums=1), argnums=0)(va, vb)  # (d_b, d_a)
-    return jac.T.detach().cpu().numpy()

@@ -411,7 +411,7 @@ def test_error_too_few_layers():
         beta_eff(net, torch.randn(5, 4), torch.randint(0, 3, (5,)))
 
 
-def test_error_not_a_chain():
+def test_skip_connection_is_a_dag_and_shared_layer_is_an_error():
     class Skip(nn.Module):
         def __init__(self):
             super().__init__()
@@ -422,8 +422,9 @@ def test_error_not_a_chain():
             h2 = torch.relu(self.b(h)) + h  # skip connection across a layer
             return self.d(torch.relu(self.c(h2)))
 
-    with pytest.raises(ValueError, match="skip connection"):
-        beta_eff(Skip(), torch.randn(5, 4), torch.randint(0, 3, (5,)))
+    torch.manual_seed(0)
+    res = capacitance(Skip(), torch.randn(5, 4), torch.randint(0, 3, (5,)))  # a skip is an edge of G_A now
+    assert res.edge_names == (("a", "b"), ("a", "c"), ("b", "c"), ("c", "d")) and math.isfinite(res.beta_eff)
 
     class Twice(nn.Module):
         def __init__(self):

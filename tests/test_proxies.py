@@ -503,3 +503,20 @@ def test_inplace_relu_gives_same_value(name):
     b.load_state_dict(a.state_dict())
     batch = [img_data()]
     assert P.score(name, a, batch).value == pytest.approx(P.score(name, b, batch).value, rel=1e-9)
+
+
+def test_beff_scorers_whole_network_beta_eff():
+    from nasbeff import capacitance
+    from nasbeff.spaces import build_nb201_model, cut_off_indices
+
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 3, 16, 16), torch.randint(0, 10, (6,))
+    net = build_nb201_model(0, C=4, N=1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    r = P.score("beff_init", net, [(x, y)])
+    assert r.ok and r.value == capacitance(net, x, y, bn="batch").beta_eff
+    k = P.score("beff_k", net, [(x, y)], k=2)
+    assert k.ok and k.value != r.value  # two SGD steps move it
+    assert all(torch.equal(v, before[n]) for n, v in net.state_dict().items())
+    cut = P.score("beff_init", build_nb201_model(int(cut_off_indices()[0]), C=4, N=1), [(x, y)])
+    assert cut.value == -math.inf and cut.flag == "output does not depend on the input"

@@ -303,6 +303,7 @@ def score_population(
 # Register the built-in proxies (each module decorates its functions with @register).
 from . import (  # noqa: E402,F401
     aznas,
+    beff,
     fisher,
     flops,
     grad_norm,
