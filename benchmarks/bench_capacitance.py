@@ -30,7 +30,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure the checkout this script belongs to
 
 def _rss_kib() -> int:
     with open("/proc/self/statm") as f:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -34,17 +33,16 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--k-every", type=int, default=5, help="beff_k on every k-every-th arch (0: none)")
     args = ap.parse_args()
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "experiments" / "zc_check"))
-    import check_published as cp
     import torch
+
+    from nasbeff.runs import zc_protocol as cp
 
     from nasbeff import capacitance, proxies
     from nasbeff.evaluate import rank_correlation
     from nasbeff.spaces import build_nb201_model, is_cut_off
 
     torch.set_num_threads(1)
-    x, y = cp.make_batch(cp.load_train_jpegs(), 128, 1)
+    x, y = cp.make_batch(cp.load_train_jpegs(ROOT.parent / "shared" / "data" / "cifar10" / "cifar10_jpeg.tar.gz"), 128, 1)
     x, y = x[:64], y[:64]
     rows = []
     for i in range(0, args.n, args.step):
