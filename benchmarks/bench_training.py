@@ -47,7 +47,8 @@ def machine() -> str:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {gpu}; torch {torch.__version__}, "
-            f"{torch.get_num_threads()} torch thread(s), Python {platform.python_version()}")
+            f"{torch.get_num_threads()} torch thread(s), Python {platform.python_version()}; load average at start "
+            f"{os.getloadavg()[0]:.2f} (a shared machine: other processes slow every number below)")
 
 
 def unit_costs(data_root: str, r: int, c: int, n: int, archs: list[int], args) -> dict:
@@ -58,7 +59,7 @@ def unit_costs(data_root: str, r: int, c: int, n: int, archs: list[int], args) -
     t0 = time.perf_counter()
     data = load_study_data(data_root, cfg)
     decode = time.perf_counter() - t0
-    parts: dict[str, list[float]] = {k: [] for k in ("train", "valid", "beta", "points", "wall", "params")}
+    parts: dict[str, list[float]] = {k: [] for k in ("train", "valid", "beta", "points", "wall", "params", "other")}
     with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "b.sqlite") as st:
         for a in archs:
             t1 = time.perf_counter()
@@ -68,6 +69,7 @@ def unit_costs(data_root: str, r: int, c: int, n: int, archs: list[int], args) -
             parts["valid"].append(sum(m["seconds_eval"] for m in ms))
             parts["beta"].append(sum(m["seconds_beta"] for m in ms))
             parts["points"].append(sum(m.get("seconds_points", 0.0) for m in ms))
+            parts["other"].append(parts["wall"][-1] - sum(parts[k][-1] for k in ("train", "valid", "beta", "points")))
             net = build_nb201_model(index_to_str(a), C=c, N=n)
             parts["params"].append(sum(p.numel() for p in net.parameters()) / 1e6)
     med = {k: statistics.median(v) for k, v in parts.items()}
@@ -75,8 +77,7 @@ def unit_costs(data_root: str, r: int, c: int, n: int, archs: list[int], args) -
     med.update(decode=decode, img_per_s=imgs / med["train"],
                valid_per_1k=med["valid"] / (args.epochs * args.valid_size / 1000),
                beta_each=med["beta"] / args.epochs,
-               point_each=med["points"] / max(1, args.beta_points),
-               other=med["wall"] - med["train"] - med["valid"] - med["beta"] - med["points"])
+               point_each=med["points"] / max(1, args.beta_points))
     plan_imgs = args.plan_epochs * args.plan_train_size
     med["plan_s"] = (plan_imgs / med["img_per_s"] + args.plan_epochs * args.valid_size / 1000 * med["valid_per_1k"]
                      + args.plan_epochs * med["beta_each"] + args.plan_points * med["point_each"] + med["other"])

@@ -351,8 +351,8 @@ def beta_series(metrics: Sequence[dict], source: str = "epochs") -> tuple[list[f
     if source == "epochs":
         return ([m["valid_acc"] for m in metrics], [m["beta_eff"] for m in metrics],
                 [m.get("beta_den", math.nan) for m in metrics])
-    pts = sorted(((k[:-len("_beta_eff")], m) for m in metrics for k in m if k.startswith("p") and k.endswith("_beta_eff")),
-                 key=lambda pm: int(pm[0][1:]))
+    pts = sorted(((k[:-len("_beta_eff")], m) for m in metrics for k in m
+                  if k.startswith("p") and k.endswith("_beta_eff")), key=lambda pm: int(pm[0][1:]))
     return ([m[f"{p}_valid_acc"] for p, m in pts], [m[f"{p}_beta_eff"] for p, m in pts],
             [m.get(f"{p}_den", math.nan) for p, m in pts])
 
@@ -405,7 +405,8 @@ def summarize_curve(index: int, metrics: Sequence[dict], variant: BetaVariant = 
            **_tse_columns(metrics, acc),
            "wall_seconds": sum(x.get("seconds_wall", math.nan) for x in metrics),
            "n_points": len(beta_series(metrics, "points")[1]),
-           "final_beta_num": metrics[-1].get("beta_num", math.nan), "final_beta_den": metrics[-1].get("beta_den", math.nan),
+           "final_beta_num": metrics[-1].get("beta_num", math.nan),
+           "final_beta_den": metrics[-1].get("beta_den", math.nan),
            "min_den_rel": min(rels) if rels else math.nan,
            "den_sign_change": bool((dens > 0).any() and (dens < 0).any()), "beff_variant": variant.name}
     if all_variants:

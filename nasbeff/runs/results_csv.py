@@ -48,7 +48,7 @@ def write_curves(path: Path, curves: Mapping[tuple[str, int], Sequence[dict]]) -
     rows = [{"index": i, "study_hash": h, "epoch": e, **{k: m.get(k, "") for k in names}}
             for (h, i), ms in sorted(curves.items(), key=lambda kv: (kv[0][1], kv[0][0]))
             for e, m in enumerate(ms, start=1)]
-    write_csv(rows, path)
+    write_csv(rows, path, float_spec=".17g")  # exact: rows computed from the file match the store's
 
 
 def merge_curves(path: Path, study_hash: str, new: Mapping[int, Sequence[dict]]) -> int:
