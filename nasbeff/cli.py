@@ -5,95 +5,16 @@ one line with exit code 2 (``--debug``: the traceback); Ctrl-C exits with 130, s
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+
+from .cli_common import (ARCH_SAMPLE, DEBUG, RAY_ADDRESS, RAY_CPUS, SAMPLE_SEED, SHARED, WORKERS, _BACKEND_HELP, _corr,
+                         _errors, _fmt, _progress, _rho, _table, _threads, console)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="nasbeff: predict which architecture trains best from a few epochs, with the neural "
                        "capacitance beta_eff (Jiang et al., Nat. Commun. 2024).")
-console = Console()
-
-DEBUG = typer.Option(False, help="Show full tracebacks.")
-_BACKEND_HELP = ("Where units run: local (this process, or --workers processes) or ray (Ray tasks; needs "
-                 "pip install ray). Results are identical for the same --threads.")
-RAY_ADDRESS = typer.Option("", help="Ray cluster to join (e.g. auto or ray://host:10001); empty: a local Ray instance.")
-RAY_CPUS = typer.Option(0, help="CPUs of the local Ray instance (0 = all); each task asks for --threads of them.")
-SHARED = typer.Option(None, help="Folder of the NB201 ground truth (default ../shared/data or $NASBEFF_SHARED_DATA).")
-WORKERS = typer.Option(1, help="Local worker processes (they die with this process).")
-ARCH_SAMPLE = typer.Option(0, help="Seeded sample of this many archs from --archs (0 = all).")
-SAMPLE_SEED = typer.Option(0, help="Seed of the arch sample.")
-
-
-@contextlib.contextmanager
-def _errors(debug: bool) -> Iterator[None]:
-    """Expected errors -> one clear line, exit 2 (the traceback with --debug); Ctrl-C -> exit 130."""
-    from .runs._common import user_errors
-
-    try:
-        yield
-    except (typer.Exit, typer.Abort, typer.TyperException):
-        raise
-    except KeyboardInterrupt:
-        console.print("[bold yellow]interrupted[/] — rerun the same command to resume")
-        raise typer.Exit(code=130) from None
-    except user_errors() as e:
-        if debug:
-            raise
-        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e).strip()
-        console.print(f"[bold red]error:[/] {msg.splitlines()[0] if msg else type(e).__name__}", soft_wrap=True)
-        raise typer.Exit(code=2) from None
-
-
-@contextlib.contextmanager
-def _progress(quiet: bool = False):
-    """A rich progress bar; yields the ``on_progress(done, total, label)`` callback runs take."""
-    cols = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("left"), TimeRemainingColumn()]
-    with Progress(*cols, console=console, disable=quiet, transient=True) as prog:
-        task = prog.add_task("starting", total=None)
-
-        def update(done: int, total: int, label: str) -> None:
-            prog.update(task, completed=done, total=total, description=label)
-
-        yield update
-
-
-def _fmt(v: float | None, spec: str = ".2f") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-
-def _threads(threads: int) -> None:
-    """Fix torch's thread count in this process (0: leave torch's default)."""
-    if threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {threads}")
-    if threads:
-        __import__("torch").set_num_threads(threads)
-
-
-def _rho(r: dict, name: str) -> str:
-    """``+0.123 [+0.01, +0.25]`` from a correlation_table row."""
-    return f"{r[name]:+.3f} [{r[name + '_lo']:+.2f}, {r[name + '_hi']:+.2f}]"
-
-
-def _corr(c) -> str:
-    """``+0.123 [+0.01, +0.25]`` from a :class:`nasbeff.evaluate.Correlation`."""
-    return f"{c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, {c.spearman_ci[1]:+.2f}]"
-
-
-def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 1) -> Table:
-    table = Table(title=title)
-    for k, col in enumerate(columns):
-        table.add_column(col, justify="left" if k < left else "right")
-    for r in rows:
-        table.add_row(*r)
-    return table
 
 
 @app.command()
@@ -176,6 +97,11 @@ def _render_mlp_demo(cfg, run) -> None:
                   f"(beta_eff at the end: {res.records[-1].beta_eff:.4g}; total {res.seconds:.1f} s)")
 
 
+def _opt(help: str) -> typer.models.OptionInfo:
+    """An option whose default comes from --protocol (or the StudyConfig default): None = not given."""
+    return typer.Option(None, help=help, show_default=False)
+
+
 @app.command()
 def rank(
     data: Path = typer.Option(..., help="CIFAR-10: a cifar-10-batches-py folder, an image tree or a .tar(.gz) of one."),
@@ -184,17 +110,31 @@ def rank(
     sample_seed: int = SAMPLE_SEED,
     store: Path = typer.Option(Path("runs/nb201_rank.sqlite"), help="Result store (SQLite); re-runs resume from it."),
     out: Path = typer.Option(Path("runs/nb201_cifar10_rank.csv"), help="Per-arch CSV written at the end."),
-    epochs: int = typer.Option(5, help="Epochs observed per arch."),
-    train_size: int = typer.Option(5000, help="Training images (seeded class-balanced subset of the 25k train half)."),
-    valid_size: int = typer.Option(2000, help="Validation images (subset of the x-valid half)."),
-    batch_size: int = typer.Option(128, help="Training batch size."),
-    lr: float = typer.Option(0.1, help="Initial learning rate (cosine schedule over --schedule-epochs)."),
-    schedule_epochs: int = typer.Option(200, help="Length of the cosine schedule (NB201: 200; >= --epochs)."),
-    beta_samples: int = typer.Option(512, help="Training images on which beta_eff is measured each epoch."),
-    placement: str = typer.Option("head", help="head: the frozen NCP replaces the head (paper); side: it observes."),
-    mode: str = typer.Option("local", help="beta_eff mode: local (default) or hessian."),
+    protocol: str = typer.Option("", help="Named protocol (nasbeff.protocols): cpu or gpu; options below override it."),
+    preregistered: Path | None = typer.Option(None, help="Run a committed test config (archs, study, predictor); "
+                                              "refused when the file differs from its commit."),
+    results: Path | None = typer.Option(None, help="Per-epoch curves CSV to commit: archs in it are skipped, "
+                                        "finished ones merged in (resume in a fresh checkout)."),
+    scores: Path | None = typer.Option(None, help="Join the proxy columns of this nasbeff score CSV (as zc_<name>)."),
+    epochs: int | None = _opt("Epochs observed per arch (default 5)."),
+    train_size: int | None = _opt("Training images, seeded class-balanced subset of the 25k train half (5000)."),
+    valid_size: int | None = _opt("Validation images, subset of the x-valid half (2000)."),
+    batch_size: int | None = _opt("Training batch size (128)."),
+    lr: float | None = _opt("Initial learning rate, cosine over --schedule-epochs (0.1)."),
+    schedule_epochs: int | None = _opt("Length of the cosine schedule (NB201: 200; >= --epochs)."),
+    resolution: int | None = _opt("Input side in pixels, 4..32 (images box-filtered down; 32)."),
+    init_channels: int | None = _opt("Width C of the NB201 network (16)."),
+    cells: int | None = _opt("Cells N per stage (5)."),
+    beta_samples: int | None = _opt("Training images on which beta_eff is measured (512)."),
+    beta_points: int | None = _opt("Also measure beta_eff and valid acc at this many evenly spaced steps (0)."),
+    beta_bn: str | None = _opt("Features for the probe: eval (running stats) or batch (batch stats) (eval)."),
+    placement: str | None = _opt("head: the frozen NCP replaces the head (paper); side: it observes (head)."),
+    mode: str | None = _opt("beta_eff mode: local or hessian (local)."),
     extra_beta_samples: str = typer.Option("", help="Also record beta_eff on these sample sizes, e.g. 128,2048."),
-    seed: int = typer.Option(0, help="Training seed (init, batches, probe)."),
+    beff_variant: str = typer.Option("epochs", help="beta_eff predictor: source[,transform[,regression[,t0]]], e.g. "
+                                     "points,signlog,huber,bic."),
+    all_variants: bool = typer.Option(False, help="Add a beff_<variant> column for every predictor variant."),
+    seed: int | None = _opt("Training seed: init, batches, probe (0)."),
     device: str = typer.Option("cpu", help="torch device (with --backend ray and cuda, each task asks for one GPU)."),
     threads: int = typer.Option(0, help="torch threads per worker (0 = torch default in one process, 1 per worker)."),
     workers: int = WORKERS,
@@ -210,34 +150,36 @@ def rank(
     """Rank NB201 archs on CIFAR-10 by beta_eff after a few epochs (resumable).
 
     Trains each arch briefly under the frozen probe, predicts its final accuracy at beta_eff = 0
-    (plus last/best seen value) and writes one CSV row per arch. Every epoch is checkpointed and
-    committed; run the same command again after a crash or Ctrl-C."""
+    (plus last/best seen value and TSE) and writes one CSV row per arch. Every epoch is
+    checkpointed and committed; run the same command again after a crash or Ctrl-C."""
     from .runs._common import parse_indices
-    from .runs.rank import RankConfig, StudyConfig, run_rank
+    from .runs.rank import build_rank_config, run_rank
 
     with _errors(debug):
-        study = StudyConfig(epochs=epochs, train_size=train_size, valid_size=valid_size, batch_size=batch_size, lr=lr,
-                            schedule_epochs=schedule_epochs, beta_samples=beta_samples, placement=placement,
-                            mode=mode, seed=seed,
-                            extra_beta_samples=tuple(int(v) for v in extra_beta_samples.split(",") if v.strip()))
-        cfg = RankConfig(data=data, archs=tuple(parse_indices(archs)), study=study, sample=sample,
-                         sample_seed=sample_seed, store=store, out=out, device=device, threads=threads, workers=workers,
-                         backend=backend, ray_address=ray_address, ray_cpus=ray_cpus, time_limit=time_limit,
-                         resume=resume)
+        given = dict(epochs=epochs, train_size=train_size, valid_size=valid_size, batch_size=batch_size, lr=lr,
+                     schedule_epochs=schedule_epochs, resolution=resolution, init_channels=init_channels, cells=cells,
+                     beta_samples=beta_samples, beta_points=beta_points, beta_bn=beta_bn, placement=placement,
+                     mode=mode, seed=seed,
+                     extra_beta_samples=tuple(int(v) for v in extra_beta_samples.split(",") if v.strip()) or None)
+        cfg = build_rank_config(protocol, preregistered, given, beff_variant, data=data,
+                                archs=tuple(parse_indices(archs)), sample=sample, sample_seed=sample_seed, store=store,
+                                out=out, device=device, threads=threads, workers=workers, backend=backend,
+                                ray_address=ray_address, ray_cpus=ray_cpus, time_limit=time_limit, resume=resume,
+                                all_variants=all_variants, results=results, scores=scores)
         _threads(threads if workers == 1 and backend == "local" else 0)
         with _progress() as on_progress:
             res = run_rank(cfg, on_progress)
         if res.left:
             console.print(f"time limit reached: {res.left} archs left for the next run (it resumes)")
         console.print(_table(f"NB201 archs scored: {len(res.rows)} of {res.n_total}",
-                             ["index", "beff_pred", "lsv", "bsv", "final beta_eff", "seconds", "note"],
-                             [[str(r["index"]), _fmt(r["beff_pred"]), f"{r['lsv']:.2f}", f"{r['bsv']:.2f}",
-                               f"{r['final_beta_eff']:.4g}", f"{r['gpu_seconds']:.0f}",
+                             ["index", "beff_pred", "lsv", "tse", "final beta_eff", "seconds", "note"],
+                             [[str(r["index"]), _fmt(r["beff_pred"]), f"{r['lsv']:.2f}", _fmt(r["tse"], ".1f"),
+                               f"{r['final_beta_eff']:.4g}", _fmt(r["wall_seconds"], ".0f"),
                                ("no prediction: " + r["beff_fallback"]) if r["beff_fallback"] else
                                ("outside [0, 100] %" if r["beff_out_of_range"] else "")]
                               for r in res.rows[:15]], left=0))
         if res.out is not None:
-            console.print(f"wrote {res.out}")
+            console.print(f"wrote {res.out}" + (f" and {cfg.results}" if cfg.results is not None else ""))
 
 
 @app.command()

@@ -12,28 +12,57 @@ Data protocol (NB201's ``cifar10-valid`` setting, reduced): train on a seeded cl
 of the 25k training half, measure validation accuracy on a seeded subset of the x-valid half
 (never the test set), beta_eff on ``beta_samples`` fixed training images. The learning-rate
 schedule is NB201's (cosine over 200 epochs), so the first epochs are the benchmark's first epochs.
+
+Protocol knobs (named presets in :mod:`nasbeff.protocols`): ``resolution`` (images are
+box-filtered down once, at load, as one tensor operation; the crop padding scales with it,
+``round(4 r / 32)``), width ``init_channels`` (C) and ``cells`` (N) of the NB201 network, the
+sizes, epochs, schedule and batch size above.
+
+Observations per epoch: ``train_loss`` (mean), ``train_loss_sum`` (sum of the epoch's step losses:
+TSE and friends), ``valid_acc``, ``beta_eff`` with ``beta_num``, ``beta_den`` and
+``beta_den_rel = |den| / sum_l |1^T B_l 1|`` (1 when every block sum has den's sign; near 0 when
+they cancel and the ratio is ill-conditioned: a ``RuntimeWarning`` below :data:`DEN_REL_WARN`).
+With ``beta_points = P``, beta_eff (and its parts) and ``valid_acc`` are also measured after the
+optimizer steps :func:`point_steps` (P evenly spaced steps of the whole run, the last one its
+end), stored in the epoch that contains them as ``p<j>_step``, ``p<j>_beta_eff``, ``p<j>_num``,
+``p<j>_den``, ``p<j>_den_rel``, ``p<j>_valid_acc`` (j = 0..P-1). Validation accuracy at the points
+is measured on the same validation subset: it costs one forward pass of ``valid_size`` images per
+point, which the paper's predictor needs (it regresses accuracy on beta_eff at the same points).
+``beta_bn="batch"`` computes the probe's input features with batch-statistics BatchNorm (running
+statistics untouched; see :meth:`nasbeff.train.EarlyTrainer.capacitance`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Sequence
 
+import numpy as np
 import torch
 
+from .capacitance import Capacitance
 from .checkpoint import load_checkpoint, save_checkpoint
 from .datasets import check_subset_size
 from .data import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
-from .predictors import best_seen_value, fit_beta_curve, last_seen_value
+from .predictors import (REGRESSIONS, TRANSFORMS, TSE, TSEE, TSEEMA, best_seen_value, fit_beta_curve,
+                         last_seen_value)
 from .probe import NCP
 from .spaces import build_nb201_model, index_to_str, is_cut_off
 from .store import ResultStore, RunKey, config_hash
-from .train import MODES, PLACEMENTS, EarlyTrainer, EpochRecord, TrainConfig, beta_subset
+from .train import BETA_BN, MODES, PLACEMENTS, EarlyTrainer, EpochRecord, TrainConfig, accuracy, beta_subset
 
 SCORER = "beff-train"
+NATIVE_RESOLUTION = 32  # CIFAR-10 images are 32 x 32
+DEN_REL_WARN = 1e-3
+# fields added after stores existed: absent from to_dict at these defaults, so earlier hashes hold
+_LATE_DEFAULTS = {"extra_beta_samples": (), "resolution": NATIVE_RESOLUTION, "init_channels": 16, "cells": 5,
+                  "beta_points": 0, "beta_bn": "eval"}
 
 
 @dataclass(frozen=True)
@@ -57,12 +86,24 @@ class StudyConfig:
     dataset: str = "cifar10-valid"
     protocol: int = 1
     extra_beta_samples: tuple[int, ...] = ()  # also record beta_eff on these sample sizes (knob study)
+    resolution: int = NATIVE_RESOLUTION  # input side in pixels (box-filtered down from 32)
+    init_channels: int = 16  # NB201's C
+    cells: int = 5  # NB201's N (cells per stage)
+    beta_points: int = 0  # beta_eff at this many evenly spaced steps of the run (0: per epoch only)
+    beta_bn: Literal["eval", "batch"] = "eval"  # BatchNorm of the features the probe reads
 
     def __post_init__(self) -> None:
         """Every value checked here, before any data is loaded (one clear line each)."""
         self.train_config()  # epochs, schedule_epochs, lr, batch_size, mode, placement
         if self.placement not in PLACEMENTS or self.mode not in MODES:
             raise ValueError(f"placement/mode must be one of {PLACEMENTS}/{MODES}")
+        if not 4 <= self.resolution <= NATIVE_RESOLUTION:
+            raise ValueError(f"--resolution {self.resolution} must lie in 4..{NATIVE_RESOLUTION} (CIFAR-10 is "
+                             f"{NATIVE_RESOLUTION}x{NATIVE_RESOLUTION}; images are only downsampled)")
+        if self.init_channels < 1 or self.cells < 1:
+            raise ValueError(f"--init-channels and --cells must be >= 1, got {self.init_channels}, {self.cells}")
+        if self.beta_bn not in BETA_BN:
+            raise ValueError(f"--beta-bn must be one of {', '.join(BETA_BN)}, got {self.beta_bn!r}")
         if self.probe_bn_position not in ("before", "after"):
             raise ValueError(f"probe_bn_position must be before or after, got {self.probe_bn_position!r}")
         if self.train_size < 1 or self.valid_size < 1:
@@ -72,6 +113,17 @@ class StudyConfig:
         for n in (self.beta_samples, *self.extra_beta_samples):
             if not 1 <= n <= self.train_size:
                 raise ValueError(f"--beta-samples {n} must lie in 1..--train-size ({self.train_size})")
+        if not 0 <= self.beta_points <= self.total_steps:
+            raise ValueError(f"--beta-points {self.beta_points} must lie in 0..{self.total_steps} (the run's "
+                             f"optimizer steps: {self.epochs} epochs x {self.steps_per_epoch} batches)")
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.train_size / self.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, schedule_epochs=self.schedule_epochs, lr=self.lr,
@@ -81,11 +133,24 @@ class StudyConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["probe_hidden"] = list(self.probe_hidden)
-        if not self.extra_beta_samples:  # absent by default so that earlier stores keep their hash
-            del d["extra_beta_samples"]
-        else:
-            d["extra_beta_samples"] = list(self.extra_beta_samples)
+        d["extra_beta_samples"] = list(self.extra_beta_samples)
+        for k, default in _LATE_DEFAULTS.items():  # absent at their defaults: earlier stores keep their hash
+            if getattr(self, k) == default:
+                del d[k]
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StudyConfig":
+        """The inverse of :meth:`to_dict` (unknown keys are one clear error)."""
+        known = set(cls.__dataclass_fields__)
+        bad = sorted(set(d) - known)
+        if bad:
+            raise ValueError(f"unknown study setting(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        kw = dict(d)
+        for k in ("probe_hidden", "extra_beta_samples"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
+        return cls(**kw)
 
     @property
     def hash(self) -> str:
@@ -107,8 +172,39 @@ def load_study_data(root: str | os.PathLike, cfg: StudyConfig, cache_dir: str | 
         train = stratified_subset(train, cfg.train_size, seed=cfg.data_seed)
     if cfg.valid_size < len(valid):
         valid = stratified_subset(valid, cfg.valid_size, seed=cfg.data_seed + 1)
+    if cfg.resolution != train.images.shape[1]:
+        train, valid = resize_images(train, cfg.resolution), resize_images(valid, cfg.resolution)
     mean, std = dataset_stats("cifar10")
     return StudyData(train, valid, tuple(mean), tuple(std))
+
+
+def resize_images(data: ImageSet, side: int) -> ImageSet:
+    """``data`` box-filtered to ``side`` x ``side`` pixels (``interpolate(mode="area")``: each output
+    pixel the mean of the input pixels it covers, e.g. a 2x2 mean for 32 -> 16), rounded back to
+    uint8; one tensor operation for the whole set."""
+    x = torch.as_tensor(data.images).permute(0, 3, 1, 2).float()
+    y = torch.nn.functional.interpolate(x, size=(side, side), mode="area")
+    out = y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return ImageSet(out, data.labels, data.classes)
+
+
+def point_steps(cfg: StudyConfig) -> tuple[int, ...]:
+    """The optimizer steps after which beta_eff is observed: ``ceil((j + 1) T / P)`` for
+    j = 0..P-1, with T = :attr:`StudyConfig.total_steps` and P = ``beta_points``."""
+    t, p = cfg.total_steps, cfg.beta_points
+    return tuple(math.ceil((j + 1) * t / p) for j in range(p))
+
+
+def capacitance_metrics(cap: Capacitance, prefix: str = "beta_") -> dict:
+    """``num``, ``den`` and ``den_rel = |den| / sum_l |block_den_l|`` of one measurement (keys
+    ``<prefix>num`` ...); warns (RuntimeWarning) when ``den_rel`` < :data:`DEN_REL_WARN`."""
+    scale = sum(abs(d) for d in cap.block_den)
+    rel = abs(cap.den) / scale if scale > 0 else 0.0
+    if rel < DEN_REL_WARN:
+        warnings.warn(f"beta_eff denominator nearly cancels: |den| = {abs(cap.den):.3g} is {rel:.2g} of the sum of "
+                      f"|block sums| {scale:.3g}; this beta_eff = {cap.beta_eff:.3g} is ill-conditioned",
+                      RuntimeWarning, stacklevel=2)
+    return {f"{prefix}num": cap.num, f"{prefix}den": cap.den, f"{prefix}den_rel": rel}
 
 
 def run_key(index: int, cfg: StudyConfig) -> RunKey:
@@ -125,17 +221,22 @@ def _channels_last(batches):
 def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore, ckpt_dir: Path,
                device: str = "cpu", on_epoch: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Train one NB201 arch (resuming from its checkpoint) with :meth:`EarlyTrainer.run`,
-    checkpointing then committing each epoch; returns the per-epoch metrics of all epochs."""
+    checkpointing then committing each epoch; returns the per-epoch metrics of all epochs
+    (see the module for what they hold; ``seconds_wall`` is the epoch's wall time, setup and
+    checkpoint included)."""
     key = run_key(index, cfg)
     store.save_config(cfg.to_dict())
     if store.is_done(key):
         return [r.metrics for r in store.rows(**key.as_filter())]
+    t_start = time.perf_counter()
     dev = torch.device(device)
     torch.manual_seed(cfg.seed)
-    net = build_nb201_model(index_to_str(index), num_classes=10, in_channels=data.train.images.shape[-1]).to(dev)
+    net = build_nb201_model(index_to_str(index), num_classes=10, in_channels=data.train.images.shape[-1],
+                            C=cfg.init_channels, N=cfg.cells).to(dev)
     net = net.to(memory_format=torch.channels_last)
     probe = NCP(net.feature_dim, 10, hidden=cfg.probe_hidden, bn_position=cfg.probe_bn_position, seed=cfg.seed).to(dev)
-    tb = train_batches(data.train, cfg.batch_size, device=dev, mean=data.mean, std=data.std, seed=cfg.seed)
+    pad = max(1, round(4 * cfg.resolution / NATIVE_RESOLUTION))
+    tb = train_batches(data.train, cfg.batch_size, device=dev, mean=data.mean, std=data.std, seed=cfg.seed, pad=pad)
     vb = eval_batches(data.valid, 500, device=dev, mean=data.mean, std=data.std)
     trainer = EarlyTrainer.for_network(net, probe, cfg.train_config(), len(tb))
 
@@ -151,11 +252,28 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
         trainer.load_state_dict(state["trainer"])
         if state["epoch"] not in done:  # checkpointed, killed before the commit
             store.record_epoch(key, state["epoch"], state["metrics"])
+    xb, yb = beta_batch(cfg.beta_samples)
+    valid = lambda: _channels_last(vb.epoch(0))  # noqa: E731
+    points = {s: j for j, s in enumerate(point_steps(cfg))}
+
+    def measure(prefix: str) -> dict:
+        cap = trainer.capacitance(xb, yb, cfg.beta_bn)
+        return {f"{prefix}beta_eff": cap.beta_eff, **capacitance_metrics(cap, prefix if prefix else "beta_")}
+
+    def at_point(step: int) -> dict | None:
+        if step not in points:
+            return None
+        p = f"p{points[step]:02d}_"
+        return {f"{p}step": step, **measure(p), f"{p}valid_acc": accuracy(trainer.model, valid())}
+
+    last = [t_start]
 
     def commit(rec: EpochRecord) -> None:
         if rec.beta_eff is None or not math.isfinite(rec.beta_eff):
             raise FloatingPointError(f"arch {index}: non-finite beta_eff at epoch {rec.epoch}")
-        metrics = rec.metrics()
+        metrics = {**rec.metrics(), "train_loss_sum": math.fsum(rec.step_losses),
+                   "seconds_wall": time.perf_counter() - last[0]}
+        last[0] = time.perf_counter()
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         store.check_lease()  # a worker whose run lost the lease must not overwrite the checkpoint
         save_checkpoint(ckpt, {"epoch": rec.epoch, "metrics": metrics, "trainer": trainer.state_dict()})
@@ -163,17 +281,58 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
         if on_epoch is not None:
             on_epoch(rec.epoch, metrics)
 
-    trainer.run(cfg.epochs, lambda e: _channels_last(tb.epoch(e)), lambda: _channels_last(vb.epoch(0)),
-                beta_batch(cfg.beta_samples), {n: beta_batch(n) for n in cfg.extra_beta_samples}, on_epoch=commit)
+    trainer.run(cfg.epochs, lambda e: _channels_last(tb.epoch(e)), valid, (xb, yb),
+                {n: beta_batch(n) for n in cfg.extra_beta_samples}, on_epoch=commit,
+                step_hook=at_point if points else None, epoch_beta=lambda: measure(""))
     store.mark_done(key)
     ckpt.unlink(missing_ok=True)
     return [r.metrics for r in store.rows(**key.as_filter())]
 
 
-def summarize(store: ResultStore, indices: Iterable[int], cfg: StudyConfig, epochs: int | None = None) -> list[dict]:
-    """One row per finished arch: ``index, arch_str, epochs_observed, beff_pred, beff_std, t0,
-    beff_fallback, beff_out_of_range, lsv, bsv, gpu_seconds`` (device seconds of training + evaluation + beta_eff; on a CPU run these are
-    CPU seconds), ``beta_seconds``, ``beta_overhead`` (beta_eff time / training time), ``cut_off``."""
+@dataclass(frozen=True)
+class BetaVariant:
+    """Which beta_eff predictor a row's ``beff_pred`` comes from (:func:`nasbeff.predictors.fit_beta_curve`):
+    ``source`` the per-epoch measurements or the ``beta_points`` ones, ``transform``,
+    ``regression`` and ``t0`` ("bic" or a fixed first index) as that function takes them."""
+
+    source: Literal["epochs", "points"] = "epochs"
+    transform: Literal["identity", "signlog"] = "identity"
+    regression: Literal["bayes", "huber", "theilsen"] = "bayes"
+    t0: int | str = "bic"
+
+    def __post_init__(self) -> None:
+        if self.source not in ("epochs", "points"):
+            raise ValueError(f"beta_eff source must be epochs or points, got {self.source!r}")
+        if self.transform not in TRANSFORMS or self.regression not in REGRESSIONS:
+            raise ValueError(f"transform/regression must be one of {TRANSFORMS}/{REGRESSIONS}, got "
+                             f"{self.transform!r}/{self.regression!r}")
+        if self.t0 != "bic" and not (isinstance(self.t0, int) and self.t0 >= 0):
+            raise ValueError(f"t0 must be 'bic' or an index >= 0, got {self.t0!r}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}_{self.transform}_{self.regression}_t{self.t0}"
+
+    @classmethod
+    def parse(cls, spec: str) -> "BetaVariant":
+        """``source,transform,regression,t0`` (any prefix of it), e.g. ``points,signlog,huber``."""
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        if len(parts) > 4:
+            raise ValueError(f"--beff-variant {spec!r}: give source,transform,regression,t0 (at most 4 parts)")
+        kw = dict(zip(("source", "transform", "regression", "t0"), parts))
+        if "t0" in kw and kw["t0"] != "bic":
+            kw["t0"] = int(kw["t0"]) if kw["t0"].isdigit() else kw["t0"]
+        return cls(**kw)
+
+
+def variant_grid() -> list[BetaVariant]:
+    """Every variant: 2 sources x 2 transforms x 3 regressions x t0 in (bic, 0)."""
+    return [BetaVariant(*v) for v in itertools.product(("epochs", "points"), TRANSFORMS, REGRESSIONS, ("bic", 0))]
+
+
+def summarize(store: ResultStore, indices: Iterable[int], cfg: StudyConfig, epochs: int | None = None,
+              variant: BetaVariant = BetaVariant(), all_variants: bool = False) -> list[dict]:
+    """One row per finished arch of ``indices`` in the store (see :func:`summarize_curve`)."""
     rows = []
     k = epochs or cfg.epochs
     for index in indices:
@@ -182,27 +341,76 @@ def summarize(store: ResultStore, indices: Iterable[int], cfg: StudyConfig, epoc
         recs = [r for r in recs if 1 <= r.epoch <= k]
         if len(recs) < k:
             continue
-        rows.append(summarize_curve(index, [r.metrics for r in recs]))
+        rows.append(summarize_curve(index, [r.metrics for r in recs], variant, all_variants))
     return rows
 
 
-def summarize_curve(index: int, metrics: Sequence[dict]) -> dict:
-    """One arch's row from its per-epoch metrics (see :func:`summarize`). When the beta_eff
-    predictor cannot fit the curve (fewer than 3 epochs, beta_eff constant), ``beff_pred`` is NaN
-    and ``beff_fallback`` says why; ``beff_out_of_range`` flags a prediction outside [0, 100] %."""
+def beta_series(metrics: Sequence[dict], source: str = "epochs") -> tuple[list[float], list[float], list[float]]:
+    """(accuracy, beta_eff, den) per measurement, in order: per epoch, or per ``beta_points`` point
+    (``p<j>_*`` keys; den is NaN where an older store lacks it)."""
+    if source == "epochs":
+        return ([m["valid_acc"] for m in metrics], [m["beta_eff"] for m in metrics],
+                [m.get("beta_den", math.nan) for m in metrics])
+    pts = sorted(((k[:-len("_beta_eff")], m) for m in metrics for k in m
+                  if k.startswith("p") and k.endswith("_beta_eff")), key=lambda pm: int(pm[0][1:]))
+    return ([m[f"{p}_valid_acc"] for p, m in pts], [m[f"{p}_beta_eff"] for p, m in pts],
+            [m.get(f"{p}_den", math.nan) for p, m in pts])
+
+
+def _beff(acc: Sequence[float], beta: Sequence[float], v: BetaVariant) -> tuple[float, float, int, str]:
+    """(prediction, std, t0, why-not) of one variant."""
+    try:
+        fit = fit_beta_curve(beta, acc, t0=v.t0, transform=v.transform, regression=v.regression)
+        return fit.prediction, fit.std, fit.t0, ""
+    except ValueError as exc:
+        return float("nan"), float("nan"), -1, str(exc)
+
+
+def _tse_columns(metrics: Sequence[dict], acc: Sequence[float]) -> dict:
+    """``tse``, ``tse_e`` (last epoch), ``tse_ema`` from per-epoch ``train_loss_sum`` (NaN without it)."""
+    if not all("train_loss_sum" in m for m in metrics):
+        return {"tse": math.nan, "tse_e": math.nan, "tse_ema": math.nan}
+    curves, losses = np.asarray([acc], float), np.asarray([[m["train_loss_sum"] for m in metrics]], float)
+    return {name: float(p.fit(curves).predict(curves, losses=losses)[0])
+            for name, p in (("tse", TSE()), ("tse_e", TSEE()), ("tse_ema", TSEEMA()))}
+
+
+def summarize_curve(index: int, metrics: Sequence[dict], variant: BetaVariant = BetaVariant(),
+                    all_variants: bool = False) -> dict:
+    """One arch's row from its per-epoch metrics: ``index, arch_str, epochs_observed, beff_pred,
+    beff_std, t0, beff_fallback, beff_out_of_range, lsv, bsv, gpu_seconds`` (device seconds of
+    training + evaluation + beta_eff; CPU seconds on a CPU run), ``beta_seconds``,
+    ``beta_overhead``, ``final_beta_eff``, ``cut_off``, then ``tse, tse_e, tse_ema`` (higher =
+    better; Ru et al.), ``wall_seconds`` (the whole unit), ``n_points``, ``final_beta_num``,
+    ``final_beta_den``, ``min_den_rel`` and ``den_sign_change`` (den of the ``variant``'s
+    measurements takes both signs), ``beff_variant``; with ``all_variants`` a ``beff_<name>``
+    column per :func:`variant_grid` entry. ``beff_pred`` comes from ``variant``: NaN with the
+    reason in ``beff_fallback`` when it cannot be fitted (fewer than 3 measurements, beta_eff
+    constant); ``beff_out_of_range`` flags a prediction outside [0, 100] %."""
     acc = [x["valid_acc"] for x in metrics]
     beta = [x["beta_eff"] for x in metrics]
-    try:
-        fit = fit_beta_curve(beta, acc)
-        mean, std, t0, why = fit.prediction, fit.std, fit.t0, ""
-    except ValueError as exc:
-        mean, std, t0, why = float("nan"), float("nan"), -1, str(exc)
+    v_acc, v_beta, v_den = beta_series(metrics, variant.source)
+    mean, std, t0, why = _beff(v_acc, v_beta, variant)
     train_s = sum(x["seconds_train"] for x in metrics)
     beta_s = sum(x["seconds_beta"] for x in metrics)
-    return {"index": int(index), "arch_str": index_to_str(index), "epochs_observed": len(metrics),
-            "beff_pred": mean, "beff_std": std, "t0": t0, "beff_fallback": why,
-            "beff_out_of_range": bool(math.isfinite(mean) and not 0.0 <= mean <= 100.0),
-            "lsv": last_seen_value(acc), "bsv": best_seen_value(acc),
-            "gpu_seconds": train_s + beta_s + sum(x["seconds_eval"] for x in metrics),
-            "beta_seconds": beta_s, "beta_overhead": beta_s / train_s if train_s else float("nan"),
-            "final_beta_eff": beta[-1], "cut_off": bool(is_cut_off(index_to_str(index)))}
+    dens = np.asarray(v_den, float)
+    rels = [x[k] for x in metrics for k in x if k.endswith("den_rel")]
+    row = {"index": int(index), "arch_str": index_to_str(index), "epochs_observed": len(metrics),
+           "beff_pred": mean, "beff_std": std, "t0": t0, "beff_fallback": why,
+           "beff_out_of_range": bool(math.isfinite(mean) and not 0.0 <= mean <= 100.0),
+           "lsv": last_seen_value(acc), "bsv": best_seen_value(acc),
+           "gpu_seconds": train_s + beta_s + sum(x["seconds_eval"] for x in metrics),
+           "beta_seconds": beta_s, "beta_overhead": beta_s / train_s if train_s else float("nan"),
+           "final_beta_eff": beta[-1], "cut_off": bool(is_cut_off(index_to_str(index))),
+           **_tse_columns(metrics, acc),
+           "wall_seconds": sum(x.get("seconds_wall", math.nan) for x in metrics),
+           "n_points": len(beta_series(metrics, "points")[1]),
+           "final_beta_num": metrics[-1].get("beta_num", math.nan),
+           "final_beta_den": metrics[-1].get("beta_den", math.nan),
+           "min_den_rel": min(rels) if rels else math.nan,
+           "den_sign_change": bool((dens > 0).any() and (dens < 0).any()), "beff_variant": variant.name}
+    if all_variants:
+        for v in variant_grid():
+            a, b, _ = (v_acc, v_beta, None) if v.source == variant.source else beta_series(metrics, v.source)
+            row[f"beff_{v.name}"] = _beff(a, b, v)[0]
+    return row

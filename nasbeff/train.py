@@ -5,7 +5,10 @@ updated; the backbone trains (SGD with Nesterov momentum, cosine learning rate).
 ``placement="side"``: the network keeps and trains its own head, and the NCP only reads the pooled
 features to measure beta_eff (it does not change training). After every epoch nasbeff records the
 training loss, the validation accuracy, and beta_eff of the probe on a fixed, seeded subset of
-training samples (features from the backbone in eval mode).
+training samples (features from the backbone in eval mode, or with ``bn="batch"`` in train-mode
+BatchNorm that normalises by the batch's own statistics without touching the running ones). A
+``step_hook(step)`` passed to :meth:`EarlyTrainer.run` observes the run between optimizer steps
+(e.g. beta_eff at evenly spaced steps); its time is not counted as training time.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Callable, Iterable, Iterator, Literal
 import torch
 from torch import nn
 
-from .capacitance import capacitance
+from .capacitance import Capacitance, capacitance
 from .probe import NCP, ProbedNet
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -26,6 +29,7 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 MODES = ("local", "hessian")
 PLACEMENTS = ("head", "side")
+BETA_BN = ("eval", "batch")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 
@@ -168,19 +172,34 @@ class EarlyTrainer:
     def run(self, epochs: int, train_batches: Callable[[int], Batches], valid_batches: Callable[[], Batches] | None = None,
             beta_data: tuple[torch.Tensor, torch.Tensor] | None = None,
             extra_beta: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
-            on_epoch: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
+            on_epoch: Callable[[EpochRecord], None] | None = None,
+            step_hook: Callable[[int], dict | None] | None = None,
+            epoch_beta: Callable[[], dict] | None = None) -> list[EpochRecord]:
         """Train epochs ``epochs_done + 1 .. epochs``: ``train_batches(epoch_index)`` gives each
         epoch's batches (``epoch_index`` counts from 0), then validation accuracy on
         ``valid_batches()`` and beta_eff on ``beta_data`` (and on each ``extra_beta[n]``, recorded
-        as ``beta_eff_<n>``). Returns the records of the epochs trained by this call."""
+        as ``beta_eff_<n>``). ``step_hook(step)`` runs after every optimizer step (``step`` = steps
+        done so far in the whole run, from 1); the metrics it returns go into that epoch's
+        ``extra`` and its seconds into ``extra["seconds_points"]``, not into ``seconds_train``.
+        ``epoch_beta()``, when given, replaces the per-epoch beta_eff measurement: it returns
+        ``{"beta_eff": ..., **parts}`` (parts go into ``extra``). Returns the records of the epochs
+        trained by this call."""
         records = []
         for epoch in range(self.epochs_done + 1, epochs + 1):
-            loss, secs, step_losses = self.epoch(train_batches(epoch - 1))
+            hooked: dict = {}
+            loss, secs, step_losses = self.epoch(train_batches(epoch - 1), step_hook, hooked)
             t1 = time.perf_counter()
             acc = accuracy(self.model, valid_batches()) if valid_batches is not None else None
             secs_eval = time.perf_counter() - t1
-            beff, secs_beta = self.beta(*beta_data) if beta_data is not None else (None, 0.0)
-            extra = {f"beta_eff_{n}": self.beta(xe, ye)[0] for n, (xe, ye) in (extra_beta or {}).items()}
+            t2 = time.perf_counter()
+            if epoch_beta is not None:
+                parts = dict(epoch_beta())
+                beff = parts.pop("beta_eff")
+                hooked.update(parts)
+            else:
+                beff = self.beta(*beta_data)[0] if beta_data is not None else None
+            secs_beta = time.perf_counter() - t2 if beff is not None else 0.0
+            extra = {**hooked, **{f"beta_eff_{n}": self.beta(xe, ye)[0] for n, (xe, ye) in (extra_beta or {}).items()}}
             rec = EpochRecord(epoch, loss, acc, beff, secs, secs_eval, secs_beta, extra, step_losses)
             records.append(rec)
             if on_epoch is not None:
@@ -190,11 +209,15 @@ class EarlyTrainer:
     def _autocast(self, device: torch.device):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.config.amp and device.type == "cuda")
 
-    def epoch(self, batches: Batches) -> tuple[float, float, tuple[float, ...]]:
-        """One training epoch; returns (mean training loss, seconds, every step's loss)."""
+    def epoch(self, batches: Batches, step_hook: Callable[[int], dict | None] | None = None,
+              hooked: dict | None = None) -> tuple[float, float, tuple[float, ...]]:
+        """One training epoch; returns (mean training loss, seconds, every step's loss). After each
+        step ``step_hook(steps done in the run)`` may observe the model (its returned metrics are
+        merged into ``hooked``, its time into ``hooked["seconds_points"]`` and excluded from the
+        seconds); the model is back in train mode afterwards."""
         self.model.train()
         t0 = time.perf_counter()
-        running, seen, dev, steps = 0.0, 0, None, []
+        running, seen, dev, steps, hook_s = 0.0, 0, None, [], 0.0
         for xb, yb in batches:
             dev = xb.device
             with self._autocast(dev):
@@ -208,25 +231,55 @@ class EarlyTrainer:
             steps.append(float(loss.detach()))
             running += steps[-1] * yb.shape[0]
             seen += yb.shape[0]
+            if step_hook is not None:
+                th = time.perf_counter()
+                got = step_hook(int(self.sched.last_epoch))
+                self.model.train()
+                if got:
+                    hooked = {} if hooked is None else hooked
+                    hooked.update(got)
+                    hooked["seconds_points"] = hooked.get("seconds_points", 0.0) + time.perf_counter() - th
+                hook_s += time.perf_counter() - th
         if dev is not None and dev.type == "cuda":
             torch.cuda.synchronize()
         self.epochs_done += 1
-        return running / max(seen, 1), time.perf_counter() - t0, tuple(steps)
+        return running / max(seen, 1), time.perf_counter() - t0 - hook_s, tuple(steps)
 
     def beta(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[float, float]:
         """(beta_eff of the probe on the backbone's eval-mode features of (x, y), seconds)."""
+        t0 = time.perf_counter()
+        value = self.capacitance(x, y, "eval", batch_size).beta_eff
+        return value, time.perf_counter() - t0
+
+    def capacitance(self, x: torch.Tensor, y: torch.Tensor, bn: Literal["eval", "batch"] = "eval",
+                    batch_size: int = 256) -> Capacitance:
+        """beta_eff with its parts (:func:`nasbeff.capacitance.capacitance`: ``num``, ``den``,
+        ``block_den``) of the probe on the backbone's features of (x, y). ``bn="eval"``: the model
+        in eval mode, features in chunks of ``batch_size``; ``bn="batch"``: BatchNorm layers
+        normalise by the statistics of all of ``x`` at once (one forward, the zero-cost proxies'
+        convention) while every running statistic is restored afterwards, bit for bit, and
+        dropout stays off."""
         if self.probe is None:
             raise ValueError("this trainer has no probe: beta_eff needs one")
-        t0 = time.perf_counter()
+        if bn not in BETA_BN:
+            raise ValueError(f"bn must be one of {', '.join(BETA_BN)}, got {bn!r}")
         was = self.model.training
         self.model.eval()
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                 and not any(m is p for p in self.probe.modules())] if bn == "batch" else []
+        saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
         try:
+            for m in norms:
+                m.train()
             with torch.no_grad():
-                feats = torch.cat([self.features(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+                step = x.shape[0] if bn == "batch" else batch_size
+                feats = torch.cat([self.features(x[i:i + step]) for i in range(0, x.shape[0], step)])
         finally:
+            for m, bufs in zip(norms, saved):
+                for k, v in bufs.items():
+                    getattr(m, k).copy_(v)
             self.model.train(was)
-        value = capacitance(self.probe, feats.float(), y, mode=self.config.mode).beta_eff
-        return value, time.perf_counter() - t0
+        return capacitance(self.probe, feats.float(), y, mode=self.config.mode)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),

@@ -13,7 +13,7 @@ from .base import (
     last_seen,
     last_seen_value,
 )
-from .beta_eff import MIN_POINTS, BetaEffPredictor, BetaFit, fit_beta_curve
+from .beta_eff import MIN_POINTS, REGRESSIONS, TRANSFORMS, BetaEffPredictor, BetaFit, beta_transform, fit_beta_curve
 from .tse import TSE, TSE_GAMMA, TSEE, TSEEMA
 from .curves import (
     LCE_FAMILIES,
@@ -33,5 +33,5 @@ __all__ = [
     "AffineEnsemble", "BetaFit", "fit_beta_curve", "MIN_POINTS", "CurveFamily", "LCE_FAMILIES", "LCEFit",
     "WEIGHTINGS", "extrapolate_curve", "last_seen", "best_seen", "last_seen_value", "best_seen_value",
     "curve_features", "nb201_arch_features", "cross_val_predict_by_arch", "check_curves", "TSE", "TSEE", "TSEEMA",
-    "TSE_GAMMA",
+    "TSE_GAMMA", "TRANSFORMS", "REGRESSIONS", "beta_transform",
 ]

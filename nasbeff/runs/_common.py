@@ -96,8 +96,9 @@ def check_device(device: str) -> str:
     return device
 
 
-def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
-    """Rows as CSV, atomically (tmp + os.replace); floats with 6 significant digits."""
+def write_csv(rows: Sequence[dict], path: str | os.PathLike, float_spec: str = ".6g") -> None:
+    """Rows as CSV, atomically (tmp + os.replace); floats formatted with ``float_spec`` (6 significant
+    digits; ``.17g`` round-trips a double exactly)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -105,7 +106,7 @@ def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["index"])
         w.writeheader()
         for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+            w.writerow({k: (format(v, float_spec) if isinstance(v, float) else v) for k, v in r.items()})
     os.replace(tmp, path)
 
 

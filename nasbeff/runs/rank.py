@@ -6,6 +6,12 @@ and committing every epoch to the store. The run holds the store's lease for its
 processes or in Ray tasks — join that lease with its run id, so a worker of a run whose lease was
 taken over can never write. Killing the run at any moment and running the same command again
 loses nothing and trains nothing twice.
+
+Beyond the store: ``results`` keeps the per-epoch curves in a CSV meant to be committed, from
+which a fresh checkout resumes (:mod:`.results_csv`); ``scores`` joins a ``nasbeff score`` CSV's
+proxy columns onto the rows; ``config_blob`` (a pre-registered run, :mod:`nasbeff.prereg`) is
+written into every row; ``variant`` picks the beta_eff predictor of ``beff_pred`` and
+``all_variants`` adds a column per variant (for choosing one on the dev archs).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import Literal
 
 from ..backends import check_backend, make_backend
 from ..store import ResultStore
-from ..study import StudyConfig, StudyData, load_study_data, run_key, summarize, train_arch
+from ..study import BetaVariant, StudyConfig, StudyData, load_study_data, run_key, summarize_curve, train_arch
 from ._common import Progress, check_device, check_writable, no_progress, sample_archs, write_csv
+from .results_csv import join_scores, merge_curves, read_curves
 
 LEASE_INTERVAL_S = 10.0
 
@@ -42,6 +49,11 @@ class RankConfig:
     ray_cpus: int = 0
     time_limit: float = 0.0
     resume: bool = True
+    variant: BetaVariant = field(default_factory=BetaVariant)
+    all_variants: bool = False
+    results: Path | None = None
+    scores: Path | None = None
+    config_blob: str = ""
 
     def __post_init__(self) -> None:
         check_backend(self.backend)  # unknown name, or ray not installed
@@ -59,6 +71,11 @@ class RankConfig:
             raise ValueError(f"--no-resume: the store {self.store} already exists; remove it or choose another --store")
         check_writable(self.store, "--store")
         check_writable(self.out, "--out")
+        if self.results is not None:
+            check_writable(self.results, "--results")
+            read_curves(self.results, self.study.hash, self.study.epochs)  # a bad file: one line, before work
+        if self.scores is not None and not Path(self.scores).is_file():
+            raise FileNotFoundError(f"--scores {self.scores} not found")
         if self.backend == "local":
             check_device(self.device)
 
@@ -115,15 +132,20 @@ class RankJob:
 
 
 def run_rank(cfg: RankConfig, on_progress: Progress = no_progress) -> RankResult:
-    """Train every arch not finished yet (resuming), then summarise all finished archs of the
-    selection into rows (see :func:`nasbeff.study.summarize`) and write them to ``cfg.out``."""
+    """Train every arch not finished yet (resuming from the store and from ``cfg.results``), then
+    summarise all finished archs of the selection into rows (see
+    :func:`nasbeff.study.summarize_curve`) and write them to ``cfg.out``; merge the finished
+    archs' curves into ``cfg.results`` (also when interrupted)."""
     indices = cfg.indices
+    study = cfg.study
+    committed = read_curves(cfg.results, study.hash, study.epochs) if cfg.results is not None else {}
+    results: list = []
     with ResultStore(cfg.store) as st, st.acquire_lease(f"nasbeff rank ({len(indices)} archs)",
                                                          interval_s=LEASE_INTERVAL_S) as lease:
-        st.save_config(cfg.study.to_dict())
-        todo = [i for i in indices if not st.is_done(run_key(i, cfg.study))]
+        st.save_config(study.to_dict())
+        todo = [i for i in indices if i not in committed and not st.is_done(run_key(i, study))]
         deadline = time.time() + 60 * cfg.time_limit if cfg.time_limit else None
-        job = RankJob(str(Path(cfg.data).resolve()), cfg.study, str(cfg.store.resolve()), lease.run_id, cfg.device,
+        job = RankJob(str(Path(cfg.data).resolve()), study, str(cfg.store.resolve()), lease.run_id, cfg.device,
                       deadline)
         backend = make_backend(cfg.backend, cfg.worker_threads(), cfg.ray_address or None, cfg.ray_cpus or None,
                                cfg.device, workers=cfg.workers)
@@ -139,7 +161,50 @@ def run_rank(cfg: RankConfig, on_progress: Progress = no_progress) -> RankResult
             results = backend.map_units(job, todo, on_result=advance)
         finally:
             backend.close()
-        rows = summarize(st, indices, cfg.study)
+            curves = {**stored_curves(st, indices, study), **committed}
+            if cfg.results is not None and curves:
+                merge_curves(cfg.results, study.hash, {i: curves[i] for i in indices if i in curves})
+    rows = [summarize_curve(i, curves[i], cfg.variant, cfg.all_variants) for i in indices if i in curves]
+    for r in rows:
+        r["study_hash"] = study.hash
+        if cfg.config_blob:
+            r["config_blob"] = cfg.config_blob
+    if cfg.scores is not None:
+        rows = join_scores(rows, cfg.scores)
     if rows:
         write_csv(rows, cfg.out)
     return RankResult(rows, len(indices), sum(r is None for r in results), cfg.out if rows else None)
+
+
+def stored_curves(st: ResultStore, indices: list[int], study: StudyConfig) -> dict[int, list[dict]]:
+    """``{index: per-epoch metrics}`` of the archs of ``indices`` finished in the store."""
+    out = {}
+    for i in indices:
+        key = run_key(i, study)
+        if st.is_done(key):
+            recs = sorted((r for r in st.rows(**key.as_filter()) if 1 <= r.epoch <= study.epochs),
+                          key=lambda r: r.epoch)
+            out[i] = [r.metrics for r in recs]
+    return out
+
+
+def build_rank_config(protocol: str, preregistered: Path | None, given: dict, variant: str = "epochs",
+                      **rank: object) -> RankConfig:
+    """The :class:`RankConfig` of the CLI's options: study values from ``protocol`` with the
+    ``given`` ones (None = not given) on top; or, with ``preregistered``, everything the committed
+    test config fixes (archs, study, predictor variant; any study option given is refused) and its
+    git blob hash for the rows (:func:`nasbeff.prereg.load_test_config`)."""
+    from ..protocols import study_config
+
+    if preregistered is None:
+        return RankConfig(study=study_config(protocol, **given), variant=BetaVariant.parse(variant), **rank)
+    from ..prereg import load_test_config
+
+    clash = sorted(k for k, v in given.items() if v is not None)
+    if clash or protocol or variant != "epochs" or rank.get("sample"):
+        names = [f"--{k.replace('_', '-')}" for k in clash] + (["--protocol"] if protocol else []) + \
+            (["--beff-variant"] if variant != "epochs" else []) + (["--sample"] if rank.get("sample") else [])
+        raise ValueError(f"--preregistered fixes the archs, protocol and predictor: drop {', '.join(names)}")
+    test, blob = load_test_config(preregistered)
+    rank = {**rank, "archs": test.archs}
+    return RankConfig(study=test.study, variant=test.variant, config_blob=blob, **rank)

@@ -1,0 +1,94 @@
+"""The cost/signal frontier from committed per-epoch curves (``nasbeff rank --results``).
+
+Each curves CSV holds one protocol setting (r, C, N, train size, a long schedule) observed for E
+epochs; every prefix of k <= E epochs is a frontier point of its own (same schedule, so the first
+k epochs of the run ARE a k-epoch run of that schedule). Per point: mean wall seconds per arch of
+the first k epochs (everything: build, training, validation, beta_eff, points, checkpoints),
+and Spearman rho (bootstrap 95% CI) vs ``c10_test`` of every same-run baseline (TSE, TSE-E,
+TSE-EMA, LSV, BSV) and of beta_eff under every predictor variant, without and with the cut-off
+archs; plus the free points (#params, and any ``zc_*`` column of a ``--scores`` CSV).
+
+    python experiments/nb201_protocol/frontier.py experiments/nb201_protocol/dev_F*_curves.csv \
+        [--scores runs/dev_scores.csv] --out experiments/nb201_protocol/frontier.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from nasbeff.benchmarks import NB201Table
+from nasbeff.evaluate import rank_correlation
+from nasbeff.runs._common import read_csv, to_float, write_csv
+from nasbeff.spaces import index_to_str, is_cut_off
+from nasbeff.study import summarize_curve
+
+BASELINES = ("tse", "tse_e", "tse_ema", "lsv", "bsv")
+
+
+def load(path: Path) -> dict[str, dict[int, list[dict]]]:
+    """``{study_hash: {index: per-epoch metrics}}`` of a curves CSV."""
+    _, rows = read_csv(path, "curves")
+    out: dict[str, dict[int, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        m = {k: to_float(v) for k, v in r.items() if k not in ("index", "study_hash", "epoch") and v != ""}
+        out[r["study_hash"]][int(r["index"])][int(r["epoch"])] = {k: v for k, v in m.items() if not math.isnan(v)}
+    return {h: {i: [eps[e] for e in sorted(eps)] for i, eps in archs.items()} for h, archs in out.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("curves", nargs="+", type=Path)
+    ap.add_argument("--scores", type=Path, default=None, help="nasbeff score CSV of the same archs (free points)")
+    ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--out", type=Path, default=Path("runs/frontier.csv"))
+    args = ap.parse_args()
+    table = NB201Table()
+    out = []
+
+    def point(setting: str, k: int, cost: float, scores: dict[str, np.ndarray], idx: list[int]) -> None:
+        truth = table.column("c10_test", idx)
+        keep = np.array([not is_cut_off(index_to_str(i)) for i in idx])
+        for name, s in scores.items():
+            for cut, mask in (("excluded", keep), ("included", np.ones_like(keep))):
+                if np.isfinite(s[mask]).sum() < 5:
+                    continue
+                c = rank_correlation(s[mask], truth[mask], n_boot=args.n_boot)
+                out.append({"setting": setting, "epochs": k, "seconds_per_arch": cost, "score": name,
+                            "cut_off": cut, "n": c.n, "spearman": c.spearman, "lo": c.spearman_ci[0],
+                            "hi": c.spearman_ci[1], "kendall": c.kendall})
+
+    for path in args.curves:
+        for h, archs in load(path).items():
+            idx = sorted(archs)
+            epochs = min(len(archs[i]) for i in idx)
+            for k in range(1, epochs + 1):
+                rows = [summarize_curve(i, archs[i][:k], all_variants=True) for i in idx]
+                names = [*BASELINES, *(c for c in rows[0] if c.startswith("beff_") and c[5:6] in "ep")]
+                cost = float(np.mean([r["wall_seconds"] for r in rows]))
+                point(f"{path.stem}:{h}", k, cost, {n: np.array([r[n] for r in rows], float) for n in names}, idx)
+            all_idx = idx
+    params = table.column("params_mb_c10", all_idx)
+    free = {"params": params}
+    if args.scores is not None:
+        fields, srows = read_csv(args.scores, "--scores")
+        by = {int(r["index"]): r for r in srows}
+        for c in fields:
+            if c not in ("index", "arch_str", "cut_off", "flags") and not c.endswith("_seconds"):
+                free[c] = np.array([to_float(by.get(i, {}).get(c)) for i in all_idx])
+    point("free", 0, 0.0, free, all_idx)
+    write_csv(out, args.out)
+    best = sorted((r for r in out if r["cut_off"] == "excluded" and r["score"] in (*BASELINES, "params")),
+                  key=lambda r: (r["seconds_per_arch"], -r["spearman"]))
+    for r in best:
+        print(f"{r['setting']:>40} k={r['epochs']:2d} {r['seconds_per_arch']:6.0f} s/arch {r['score']:>8} "
+              f"rho {r['spearman']:+.3f} [{r['lo']:+.2f}, {r['hi']:+.2f}] n={r['n']}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
