@@ -143,10 +143,25 @@ def _stride1(conv: nn.Conv2d, padding: int | None = None) -> None:
 
 
 def _vgg(cfg: list, hidden: int, n: int) -> tuple[nn.Module, str]:
-    net = VGG(make_layers(cfg, batch_norm=True), num_classes=n)
+    """torchvision VGG with a small classifier on globally pooled features. VGG's constructor always
+    makes the 4096-wide ImageNet classifier, so the shell is built on the meta device (no memory,
+    no RNG draws) and the real layers get VGG's own initialisation."""
+    with torch.device("meta"):
+        net = VGG(nn.Identity(), num_classes=n, init_weights=False)
     width = [c for c in cfg if c != "M"][-1]
+    net.features = make_layers(cfg, batch_norm=True)
     net.avgpool = nn.AdaptiveAvgPool2d(1)
     net.classifier = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(True), nn.Dropout(0.5), nn.Linear(hidden, n))
+    for m in net.modules():  # as VGG(init_weights=True)
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
     return net, "classifier"
 
 
