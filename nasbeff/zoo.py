@@ -11,6 +11,11 @@ and stem max-pools are dropped (DenseNet, ShuffleNetV2); ConvNeXt's 4 x 4 / 4 pa
 becomes 2 x 2 / 2. Widths keep each backbone within minutes of CPU pre-training on 32 x 32
 images (``experiments/model_selection/PLAN.md`` has the measured seconds per epoch).
 
+BatchNorm momentum is 0.1 (PyTorch's default) in every zoo backbone: torchvision's MNASNet (3e-4)
+and MobileNetV3 (0.01) values suit hundreds of thousands of ImageNet steps; after the few hundred
+steps of a zoo pre-training their running statistics would still be near their initial values,
+and every eval-mode accuracy (source test, target validation) would be meaningless.
+
 ``tv:<name>`` builds torchvision's unchanged ImageNet definition (e.g. ``tv:resnet50``) so that a
 user's own ImageNet weights load with :func:`load_weights` (the paper's exact setting). Input-size
 policy: a backbone sees images at its ``input_size`` (32 for the zoo, 224 for ``tv:`` models, 299
@@ -332,6 +337,10 @@ def build(name: str, num_classes: int = 5) -> ZooNet:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     e = entry(name)
     net, attr = e.make(num_classes)
+    if name in ZOO:  # see the module docstring: BatchNorm momentum
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.momentum = 0.1
     head = _pooled_head(net, attr)
     was = net.training
     net.eval()

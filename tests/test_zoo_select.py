@@ -32,6 +32,7 @@ def test_every_zoo_backbone_builds_and_runs_at_32px_with_its_feature_dim():
         net = zoo.build(name, 5).eval()
         assert net(x).shape == (2, 5), name
         assert net.forward_features(x).shape == (2, net.feature_dim), name
+        assert all(m.momentum == 0.1 for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)), name
         probed = attach_probe(net, 3, net.feature_dim, head="head").eval()
         assert probed(x).shape == (2, 3), name
     params = [e.params() for e in zoo.ZOO.values()]
