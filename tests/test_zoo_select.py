@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from nasbeff import zoo
@@ -241,3 +242,17 @@ def test_the_committed_experiment_config_is_valid_for_both_commands(tiny_cifar, 
                                        store=tmp_path / "s.sqlite", out=tmp_path / "s.csv"))
         assert (cfg.epochs, cfg.predict_at, cfg.seeds, cfg.batch_size, cfg.lr) == (30, (5, 10), (0, 1, 2), 64, 1e-3)
         assert cfg.augment is False and cfg.truth is True
+
+
+def test_an_image_folder_is_a_target_resized_to_the_image_size(tiny_cifar, tmp_path):
+    d = load_target(str(tiny_cifar), None, valid_size=20, image_size=16)
+    assert d.name == tiny_cifar.name and d.num_classes == 10
+    assert (len(d.train), len(d.valid), len(d.test)) == (60, 20, 20) and d.train.images.shape[1:] == (16, 16, 3)
+    flat = tmp_path / "flat"
+    for c in ("a", "b"):
+        (flat / c).mkdir(parents=True)
+        for k in range(5):
+            Image.fromarray(np.full((40, 30, 3), 60 * k, dtype=np.uint8)).save(flat / c / f"{k}.png")
+    d = load_target(str(flat), None, valid_size=2)
+    assert d.train.classes == ("a", "b")
+    assert len(d.train) + len(d.valid) + len(d.test) == 10 and d.test.images.shape[1:] == (32, 32, 3)
