@@ -266,7 +266,8 @@ def run_select(cfg: SelectConfig, on_progress: Progress = no_progress) -> Select
     units = [(m, s) for m in weights for s in cfg.seeds]
     with ResultStore(cfg.store) as st, st.acquire_lease(f"nasbeff select ({len(units)} runs)",
                                                          interval_s=LEASE_INTERVAL_S) as lease:
-        st.save_config(cfg.training())
+        for sha in shas.values():  # the config behind every run key's hash, for audits of the store
+            st.save_config({**cfg.training(), "weights": sha})
         todo = [u for u in units if not st.is_done(_key(cfg, u[0], shas[u[0]], u[1]))]
         deadline = time.time() + 60 * cfg.time_limit if cfg.time_limit else None
         job = SelectJob(cfg, shas, str(cfg.store.resolve()), lease.run_id, deadline)
