@@ -338,3 +338,4 @@ def version() -> None:
 def main() -> None:  # pragma: no cover - entry point
     app(prog_name="nasbeff")
 
+from . import cli_select  # noqa: E402,F401  (registers zoo and select)
