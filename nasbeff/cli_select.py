@@ -13,7 +13,8 @@ from pathlib import Path
 
 import typer
 
-from .cli import DEBUG, _errors, _fmt, _progress, _table, app, console
+from .cli import app
+from .cli_common import DEBUG, _errors, _fmt, _progress, _table, console
 
 zoo_app = typer.Typer(no_args_is_help=True, help="The backbone zoo: list it, pre-train it on CIFAR-10 classes 0-4.")
 CONFIG = typer.Option(None, help="JSON file of fixed choices (experiments/model_selection/config.json); "

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import ImageSet, DeviceBatches, load_dataset, load_digits, stratified_split, stratified_subset
-from .train import EarlyTrainer, EpochRecord, TrainConfig, accuracy, beta_subset
+from .train import EarlyTrainer, EpochRecord, TrainConfig, beta_subset
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # airplane, automobile, bird, cat, deer
 TARGETS = ("cifar10-5to9", "digits")
