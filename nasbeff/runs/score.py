@@ -116,8 +116,9 @@ class ProxyJob:
     after ``torch.manual_seed(seed)``; the torch seed is set again before every pass
     (:func:`nasbeff.proxies.passes`: a group's members share one), so a value depends only on (arch,
     proxy, seed, batches). Metrics per proxy: ``value`` (None when its pass failed numerically),
-    ``seconds`` (a group member: its equal share of the pass) and ``flag`` (why the value is a limit
-    or an error, or None)."""
+    ``seconds`` (wall; a group member: its equal share of the pass), ``cpu_seconds`` (CPU time of
+    this process, shared the same way: the cost on a busy machine) and ``flag`` (why the value is
+    a limit or an error, or None)."""
 
     batches: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     channels: tuple[int, ...]
@@ -142,13 +143,16 @@ class ProxyJob:
         out: dict[str, dict[str, Any]] = {}
         for group in groups:
             torch.manual_seed(self.seed)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 for name, res in proxies.score_many(group, net, batches).items():
                     out[name] = {"value": res.value, "seconds": res.seconds, "flag": res.flag}
             except ValueError as exc:  # numerical failure of this arch: recorded, the study goes on
                 share = (time.perf_counter() - t0) / len(group)
                 out.update({n: {"value": None, "seconds": share, "flag": f"error: {exc}"} for n in group})
+            cpu = (time.process_time() - c0) / len(group)
+            for n in group:
+                out[n]["cpu_seconds"] = cpu
         return {n: out[n] for n in names}
 
 
