@@ -299,7 +299,9 @@ def search(
     scorer: str = typer.Option("benchmark", help="What the search maximises: benchmark (NATS-Bench's simulated "
                                                  "training), zen, naswot_v1 (published proxy columns), or beff (the "
                                                  "--pool-column of --pool-csv); comma-separated for several."),
-    warmup_scorer: str = typer.Option("naswot_v1", help="Warm-up scorer of warmup_rea (zen, naswot_v1, beff, ...)."),
+    warmup_scorer: str = typer.Option("naswot_v1", help="Warm-up scorer of warmup_rea (zen, naswot_v1, beff) or a rank "
+                                      "aggregate of --pool-csv columns (rank:meco+aznas_trainability+flops: ranked "
+                                      "within each warm-up pool, charged its parts' seconds)."),
     warmup_pool: int = typer.Option(1000, help="Archs scored by the warm-up scorer in warmup_rea."),
     pool_csv: Path = typer.Option(Path("benchmarks_data/nb201_cifar10_rank.csv"),
                                   help="Per-arch predictions for the beff scorer (index and the columns below)."),
