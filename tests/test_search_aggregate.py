@@ -103,10 +103,20 @@ def test_warmup_ranks_within_each_pool_and_evolves_in_the_whole_space(tmp_path):
     assert opt.run(0.001, 1).evaluations == 0
 
 
+class _Table(ColumnTable):
+    """A made-up NB201 table with what the benchmark scorer reads (validation accuracy, train time)."""
+
+    def metric(self, dataset, split, index=None, hp="200"):
+        return self.column("c10_valid" if split == "x-valid" else "c10_test", index)
+
+    def train_time(self, dataset, index=None):
+        return self.column("train_time_s_c10valid", index)
+
+
 def _table() -> ColumnTable:
     v = (np.arange(N) * 7919 % 1000) / 10.0
-    return ColumnTable([index_to_str(i) for i in range(N)],
-                       {"c10_valid": v, "c10_test": v + 1.0, "train_time_s_c10valid": np.full(N, 1000.0)})
+    return _Table([index_to_str(i) for i in range(N)],
+                  {"c10_valid": v, "c10_test": v + 1.0, "train_time_s_c10valid": np.full(N, 1000.0)})
 
 
 def test_run_search_with_an_aggregate_warmup(tmp_path):
@@ -136,7 +146,11 @@ def test_cli_search_with_an_aggregate_warmup(tmp_path, shared_data):
                                    "--shared", str(shared_data), "--out", str(tmp_path / "s.csv")],
                              terminal_width=200)
     assert res.exit_code == 0, res.output
-    assert f"warm-up {AGG}" in res.output
+    assert "warm-up" in res.output and "test acc" in res.output
+    with open(tmp_path / "s.csv") as f:
+        rows = list(__import__("csv").DictReader(f))
+    assert rows and {r["warmup_scorer"] for r in rows} == {AGG} and all(80 < float(r["best_test_acc"]) < 95
+                                                                         for r in rows if r["best_test_acc"])
     bad = CliRunner().invoke(app, ["search", "--method", "warmup_rea", "--warmup-scorer", "rank:meco+nope",
                                    "--pool-csv", str(tmp_path / "p.csv"), "--shared", str(shared_data),
                                    "--out", str(tmp_path / "s.csv")])
