@@ -1,11 +1,14 @@
 """Ground-truth accuracies for the NAS-Bench-201 / NATS-Bench topology space (15,625 archs).
 
-Two sources share one small protocol (:class:`BenchmarkSource`):
+Three sources share one small protocol (:class:`BenchmarkSource`); :func:`open_benchmark` picks
+one from a path:
 
 * :class:`NB201Table`: the offline compact CSV ``nb201/nb201_ground_truth.csv`` (read lazily,
   numeric columns only, as one float array);
-* :class:`NATSBench`: the real NATS-Bench files read through the official ``nats_bench`` API
-  (optional dependency, imported lazily).
+* :class:`NB201File`: an original NAS-Bench-201 file (``NAS-Bench-201-v1_0-e61699.pth``,
+  ``NAS-Bench-201-v1_1-096897.pth``), parsed without ``nas_201_api`` into the same compact columns;
+* :class:`NATSBench`: the real NATS-Bench files, topology (``tss``) or size (``sss``) space, read
+  through the official ``nats_bench`` API (optional dependency, imported lazily).
 
 Accuracies are addressed by NB201's EXPLICIT (dataset, split) names:
 
@@ -70,6 +73,10 @@ GROUND_TRUTH_CSV = "nb201/nb201_ground_truth.csv"
 PER_SEED_CSV = "nb201/nb201_final_acc_per_seed.csv"
 CURVES_CSV = "nb201/nb201_c10valid_curves_first200archs.csv"
 NATS_TSS_NAME = "NATS-tss-v1_0-3ffb9"
+NATS_SSS_NAME = "NATS-sss-v1_0-50262"
+#: Per NATS-Bench space: default file name, schedules (hp) and the full schedule.
+NATS_SPACES: dict[str, tuple[str, tuple[str, ...], str]] = {"tss": (NATS_TSS_NAME, HPS, "200"),
+                                                            "sss": (NATS_SSS_NAME, ("90", "12", "01"), "90")}
 
 
 class HiddenTestAccuracyError(PermissionError):
@@ -90,10 +97,11 @@ def check_split(dataset: str, split: str) -> tuple[str, str]:
     return _check_split(dataset, split, DATASETS)
 
 
-def _check_hp(hp: str | int) -> str:
+def _check_hp(hp: str | int, allowed: tuple[str, ...] = HPS) -> str:
     h = str(hp).strip()
-    if h not in HPS:
-        raise ValueError(f"hp must be one of {HPS} (the 200- or 12-epoch schedule), got {hp!r}")
+    h = h.zfill(2) if h.isdigit() and "01" in allowed else h
+    if h not in allowed:
+        raise ValueError(f"hp must be one of {allowed} (the epochs of the training schedule), got {hp!r}")
     return h
 
 
@@ -255,36 +263,29 @@ class SearchView:
 # Offline CSV table
 # ---------------------------------------------------------------------------------------------
 
-class NB201Table:
-    """The offline ground-truth table (15,625 rows), read on first use.
+class _ColumnSource:
+    """Arch strings plus numeric columns held as one float64 array, read by :meth:`_read` on first
+    use; accuracies, parameters and training times are columns named by the maps below."""
 
-    Holds only the arch strings and one float64 array of the numeric columns. ``path`` is the CSV
-    (or a folder holding ``nb201/nb201_ground_truth.csv``); default: :func:`shared_data_dir`.
-    ``metric('cifar10-valid', 'ori-test')`` comes from NAS-Bench-201 v1.1 (column
-    ``nb201v11_c10valid_test``); all others from NATS-Bench seed means. ``hp='12'`` exists only for
-    the test accuracies (``c10_test_12ep``, ``c100_test_12ep``, ``in16_test_12ep``).
-    """
+    _metric_columns: dict[tuple[str, str, str], str] = _CSV_COLUMNS
+    _params_columns: dict[str, str] = _CSV_PARAMS
+    _time_columns: dict[str, str] = _CSV_TIME
+    _what = "the offline table"
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
-        self.path = _resolve(path, GROUND_TRUTH_CSV)
+    def __init__(self) -> None:
         self._arch: list[str] | None = None
         self._values: np.ndarray | None = None
         self._col: dict[str, int] = {}
         self._by_arch: dict[str, int] | None = None
 
-    def __repr__(self) -> str:
-        return f"NB201Table({str(self.path)!r})"
+    def _read(self) -> tuple[list[str], list[str], np.ndarray]:
+        """(arch strings by index, column names, values of shape archs x columns)."""
+        raise AttributeError(f"{type(self).__name__} defines no _read")
 
     def _load(self) -> None:
-        if self._values is not None:
-            return
-        names, texts, arr = _read_csv(self.path, ("arch_str", "naslib_ops"), ("index", "arch_str", "c10_test"))
-        order = np.argsort(arr[:, names.index("index")], kind="stable")
-        if not np.array_equal(arr[order, names.index("index")], np.arange(len(arr))):
-            raise ValueError(f"{self.path}: the 'index' column must hold 0..{len(arr) - 1} exactly once each")
-        self._arch = [texts["arch_str"][i] for i in order]
-        self._values = np.ascontiguousarray(arr[order])
-        self._col = {c: j for j, c in enumerate(names)}
+        if self._values is None:
+            archs, names, values = self._read()
+            self._arch, self._col, self._values = archs, {c: j for j, c in enumerate(names)}, values
 
     def __len__(self) -> int:
         self._load()
@@ -310,25 +311,25 @@ class NB201Table:
         try:
             return self._by_arch[arch]
         except KeyError:
-            raise KeyError(f"arch {arch!r} is not in the NB201 table") from None
+            raise KeyError(f"arch {arch!r} is not in {self._what}") from None
 
     def column(self, name: str, index: IndexLike = None):
         """Raw numeric column ``name`` (float, or a new array) for ``index`` (None: all rows)."""
         self._load()
         if name not in self._col:
-            raise KeyError(f"no column {name!r} in {self.path.name}; columns: {', '.join(self._col)}")
+            raise KeyError(f"no column {name!r} in {self._what}; columns: {', '.join(self._col)}")
         idx, scalar = _as_index(index, len(self._arch))
         out = self._values[idx, self._col[name]]
         return float(out) if scalar else np.array(out)
 
     def column_for(self, dataset: str, split: str, hp: str | int = "200") -> str:
-        """The CSV column holding (dataset, split, hp); ValueError if the table lacks it."""
+        """The column holding (dataset, split, hp); ValueError if this source lacks it."""
         ds, sp = check_split(dataset, split)
         h = _check_hp(hp)
-        col = _CSV_COLUMNS.get((ds, sp, h))
+        col = self._metric_columns.get((ds, sp, h))
         if col is None:
-            have = ", ".join(f"{d}/{s}/hp={x}" for d, s, x in _CSV_COLUMNS)
-            raise ValueError(f"({ds}, {sp}, hp={h}) is not in the offline table; it has: {have}")
+            have = ", ".join(f"{d}/{s}/hp={x}" for d, s, x in self._metric_columns)
+            raise ValueError(f"({ds}, {sp}, hp={h}) is not in {self._what}; it has: {have}")
         return col
 
     def metric(self, dataset: str, split: str, index: IndexLike = None, hp: str | int = "200"):
@@ -337,19 +338,45 @@ class NB201Table:
 
     def params(self, dataset: str, index: IndexLike = None):
         """Parameters in millions, for ``dataset``'s classifier head."""
-        return self.column(_CSV_PARAMS[canonical_dataset(dataset)], index)
+        return self.column(self._params_columns[canonical_dataset(dataset)], index)
 
     def train_time(self, dataset: str, index: IndexLike = None):
-        """NATS ``train-all-time`` (seconds, 200 epochs). Not stored for ``cifar10`` (train+valid)."""
+        """Training time in seconds of the 200-epoch schedule (NATS ``train-all-time``)."""
         ds = canonical_dataset(dataset)
-        if ds not in _CSV_TIME:
-            raise ValueError(f"train_time for {ds!r} is not in the offline table; it has {', '.join(_CSV_TIME)} "
+        if ds not in self._time_columns:
+            raise ValueError(f"train_time for {ds!r} is not in {self._what}; it has {', '.join(self._time_columns)} "
                              "(cifar10-valid trains on 25k images)")
-        return self.column(_CSV_TIME[ds], index)
+        return self.column(self._time_columns[ds], index)
 
     def without_test(self) -> SearchView:
         """A view for search code that refuses test accuracies."""
         return SearchView(self)
+
+
+class NB201Table(_ColumnSource):
+    """The offline ground-truth table (15,625 rows), read on first use.
+
+    Holds only the arch strings and one float64 array of the numeric columns. ``path`` is the CSV
+    (or a folder holding ``nb201/nb201_ground_truth.csv``); default: :func:`shared_data_dir`.
+    ``metric('cifar10-valid', 'ori-test')`` comes from NAS-Bench-201 v1.1 (column
+    ``nb201v11_c10valid_test``); all others from NATS-Bench seed means. ``hp='12'`` exists only for
+    the test accuracies (``c10_test_12ep``, ``c100_test_12ep``, ``in16_test_12ep``). ``train_time``
+    is not stored for ``cifar10`` (train+valid).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        super().__init__()
+        self.path = _resolve(path, GROUND_TRUTH_CSV)
+
+    def __repr__(self) -> str:
+        return f"NB201Table({str(self.path)!r})"
+
+    def _read(self) -> tuple[list[str], list[str], np.ndarray]:
+        names, texts, arr = _read_csv(self.path, ("arch_str", "naslib_ops"), ("index", "arch_str", "c10_test"))
+        order = np.argsort(arr[:, names.index("index")], kind="stable")
+        if not np.array_equal(arr[order, names.index("index")], np.arange(len(arr))):
+            raise ValueError(f"{self.path}: the 'index' column must hold 0..{len(arr) - 1} exactly once each")
+        return [texts["arch_str"][i] for i in order], names, np.ascontiguousarray(arr[order])
 
 
 def load_ground_truth(path: str | os.PathLike | None = None) -> NB201Table:
@@ -464,6 +491,110 @@ class LearningCurves:
 
 
 # ---------------------------------------------------------------------------------------------
+# Original NAS-Bench-201 files (.pth)
+# ---------------------------------------------------------------------------------------------
+
+NB201_FILES: tuple[str, ...] = ("NAS-Bench-201-v1_0-e61699.pth", "NAS-Bench-201-v1_1-096897.pth")
+_SHORT = {"cifar10": "c10", "cifar10-valid": "c10valid", "cifar100": "c100", "imagenet16-120": "in16"}
+_PTH_SCHEDULES = {"full": "200", "less": "12"}  # arch2infos[i] keys -> hp
+
+
+def _pth_column(ds: str, split: str, hp: str) -> str:
+    """Column name of (dataset, split, hp): the offline table's where it has one, else e.g.
+    ``c10valid_xvalid_12ep`` / ``c100_train_200ep``."""
+    return _CSV_COLUMNS.get((ds, split, hp)) or f"{_SHORT[ds]}_{split.replace('-', '')}_{hp}ep"
+
+
+class NB201File(_ColumnSource):
+    """An original NAS-Bench-201 file (``NAS-Bench-201-v1_0-e61699.pth`` or
+    ``NAS-Bench-201-v1_1-096897.pth``), same methods as :class:`NB201Table`.
+
+    The file is a torch-saved pickle of ``{'meta_archs': [arch strings], 'arch2infos': {index:
+    {'full': ArchResults state (200 epochs), 'less': (12 epochs)}}, 'evaluated_indexes': ...}``.
+    It is read once, on first use, with ``torch.load(path, weights_only=False)``: **this executes
+    the pickle, so open only files you trust**; it is done only here, only for the path given
+    (torch >= 2.6 loads with ``weights_only=True`` by default, which these files do not support).
+    Loading needs the memory of the whole pickle (several GB for the real files); afterwards only
+    compact columns are kept: per (dataset, split, schedule) the seed-mean accuracy at the last
+    epoch (named as in :class:`NB201Table` where it has the column, else
+    ``c10valid_xvalid_12ep``-style), ``params_mb_*`` and the 200-epoch ``train_time_s_*`` (sum of
+    the per-epoch training times, seed mean; also for ``cifar10``). Archs missing from
+    ``arch2infos`` have NaN everywhere. Parsed directly (no ``nas_201_api`` needed).
+    """
+
+    _what = "this NAS-Bench-201 file"
+    _time_columns = {**_CSV_TIME, "cifar10": "train_time_s_c10"}
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__()
+        self.path = Path(path).expanduser()
+        if not self.path.is_file():
+            raise FileNotFoundError(f"NAS-Bench-201 file {self.path} does not exist")
+        self._metric_columns = {}
+
+    def __repr__(self) -> str:
+        return f"NB201File({str(self.path)!r})"
+
+    def _read(self) -> tuple[list[str], list[str], np.ndarray]:
+        import torch
+
+        try:
+            data = torch.load(self.path, map_location="cpu", weights_only=False)  # trusted path only (see class doc)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is one line
+            raise ValueError(f"{self.path} is not a NAS-Bench-201 benchmark file (torch.load failed: "
+                             f"{type(exc).__name__})") from None
+        if not (isinstance(data, dict) and isinstance(data.get("meta_archs"), (list, tuple))
+                and isinstance(data.get("arch2infos"), dict)):
+            raise ValueError(f"{self.path} is not a NAS-Bench-201 benchmark file (expected a dict with "
+                             f"'meta_archs' and 'arch2infos', got {type(data).__name__})")
+        archs = [str(a) for a in data["meta_archs"]]
+        cols: dict[str, dict[int, float]] = {}
+        for i, info in data["arch2infos"].items():
+            i = int(i)
+            if not 0 <= i < len(archs) or not isinstance(info, dict):
+                raise ValueError(f"{self.path} is not a NAS-Bench-201 benchmark file (bad arch2infos entry {i!r})")
+            for key, hp in _PTH_SCHEDULES.items():
+                if key in info:
+                    for name, v in self._arch_values(info[key], hp, i).items():
+                        cols.setdefault(name, {})[i] = v
+        del data
+        names = sorted(cols)
+        values = np.full((len(archs), len(names)), np.nan)
+        for j, n in enumerate(names):
+            values[list(cols[n]), j] = list(cols[n].values())
+        self._metric_columns = {(d, s, h): _pth_column(d, s, h) for d in DATASETS for s in SPLITS[d] for h in HPS
+                                if _pth_column(d, s, h) in cols}
+        return archs, names, values
+
+    def _arch_values(self, state: dict, hp: str, index: int) -> dict[str, float]:
+        """Column values of one arch and schedule from its ArchResults state dict (seed means)."""
+        try:
+            runs = state["all_results"]
+            per: dict[str, list[float]] = {}
+            for (dataset, _seed), r in runs.items():
+                ds = canonical_dataset(dataset)
+                last = int(r["epochs"]) - 1
+                got = {_pth_column(ds, "train", hp): r["train_acc1es"][last]}
+                for key, acc in r["eval_acc1es"].items():
+                    split, _, epoch = key.partition("@")
+                    if int(epoch) == last and split in SPLITS[ds]:
+                        got[_pth_column(ds, split, hp)] = acc
+                if hp == "200":
+                    got[self._params_columns[ds]] = r["params"]
+                    got[self._time_columns[ds]] = sum(r["train_times"][e] for e in range(last + 1))
+                for k, v in got.items():
+                    per.setdefault(k, []).append(float(v))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{self.path} is not a NAS-Bench-201 benchmark file (arch {index}, schedule "
+                             f"{hp} epochs: {type(exc).__name__} {exc})") from None
+        return {k: float(np.mean(v)) for k, v in per.items()}
+
+    def column_for(self, dataset: str, split: str, hp: str | int = "200") -> str:
+        self._load()
+        return super().column_for(dataset, split, hp)
+
+
+# ---------------------------------------------------------------------------------------------
 # Official NATS-Bench files through the nats_bench API
 # ---------------------------------------------------------------------------------------------
 
@@ -477,26 +608,36 @@ def _import_nats_bench():
 
 
 class NATSBench:
-    """NATS-Bench topology (``tss``) results through the official API, same methods as
-    :class:`NB201Table`.
+    """NATS-Bench results through the official API, topology (``tss``, 15,625 archs, schedules
+    ``hp`` '200'/'12') or size space (``sss``, 32,768 channel configurations like
+    ``'8:16:32:64:64'``, ``hp`` '90'/'12'/'01'); same methods as :class:`NB201Table`, with ``hp``
+    defaulting to the space's full schedule.
 
-    ``path``: the fast-mode folder (``NATS-tss-v1_0-3ffb9-simple/`` with ``meta.pickle.pbz2`` and
-    one ``<index>.pickle.pbz2`` per arch) or the single ``NATS-tss-v1_0-3ffb9.pickle.pbz2`` file;
-    default: that folder (else file) under ``$TORCH_HOME``. Accuracies are seed means
-    (``is_random=False``). The API object is created on first use.
+    ``path``: the fast-mode folder (e.g. ``NATS-tss-v1_0-3ffb9-simple/`` with ``meta.pickle.pbz2``
+    and one ``<index>.pickle.pbz2`` per arch) or the single ``.pickle.pbz2`` file; default: that
+    folder (else file) under ``$TORCH_HOME``. ``space``: ``'tss'``/``'sss'``; default: ``sss`` when
+    the path's name says so, else ``tss``. Accuracies are seed means (``is_random=False``). The API
+    object is created on first use.
     """
 
     _KEYS = {"train": "train-accuracy", "x-valid": "valid-accuracy", "x-test": "test-accuracy"}
 
-    def __init__(self, path: str | os.PathLike | None = None, *, fast_mode: bool | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, fast_mode: bool | None = None,
+                 space: str | None = None) -> None:
+        if space is None:
+            space = "sss" if path is not None and "sss" in Path(path).name.lower() else "tss"
+        if space not in NATS_SPACES:
+            raise ValueError(f"space must be 'tss' (topology) or 'sss' (size), got {space!r}")
+        self.space = space
+        name, self.hps, self.full_hp = NATS_SPACES[space]
         if path is None:
             home = os.environ.get("TORCH_HOME")
             if not home:
                 raise FileNotFoundError("no NATS-Bench path given and $TORCH_HOME is not set")
-            cands = [Path(home) / f"{NATS_TSS_NAME}-simple", Path(home) / f"{NATS_TSS_NAME}.pickle.pbz2"]
+            cands = [Path(home) / f"{name}-simple", Path(home) / f"{name}.pickle.pbz2"]
             path = next((c for c in cands if c.exists()), None)
             if path is None:
-                raise FileNotFoundError(f"no NATS-Bench topology files under $TORCH_HOME={home} "
+                raise FileNotFoundError(f"no NATS-Bench {space} files under $TORCH_HOME={home} "
                                         f"(looked for {cands[0].name}/ and {cands[1].name})")
         self.path = Path(path).expanduser()
         if not self.path.exists():
@@ -514,7 +655,7 @@ class NATSBench:
     def api(self):
         """The underlying ``nats_bench`` API object."""
         if self._api_obj is None:
-            self._api_obj = _import_nats_bench().create(str(self.path), "tss", fast_mode=self.fast_mode,
+            self._api_obj = _import_nats_bench().create(str(self.path), self.space, fast_mode=self.fast_mode,
                                                         verbose=False)
         return self._api_obj
 
@@ -528,7 +669,7 @@ class NATSBench:
     def index_of(self, arch: str) -> int:
         i = self.api.query_index_by_arch(arch)
         if i < 0:
-            raise KeyError(f"arch {arch!r} is not in the NATS-Bench topology space")
+            raise KeyError(f"arch {arch!r} is not in the NATS-Bench {self.space} space")
         return int(i)
 
     def _each(self, index: IndexLike, fn):
@@ -538,12 +679,13 @@ class NATSBench:
         all_idx = np.arange(len(self))[idx]
         return np.array([fn(int(i)) for i in all_idx], dtype=np.float64)
 
-    def info(self, index: int, dataset: str, hp: str | int = "200", iepoch: int | None = None) -> dict:
+    def info(self, index: int, dataset: str, hp: str | int | None = None, iepoch: int | None = None) -> dict:
         """``api.get_more_info`` (seed mean) for one arch; ``dataset`` in our or NATS naming."""
         ds = nats_name(dataset)
-        return self.api.get_more_info(int(index), ds, iepoch=iepoch, hp=_check_hp(hp), is_random=False)
+        h = _check_hp(self.full_hp if hp is None else hp, self.hps)
+        return self.api.get_more_info(int(index), ds, iepoch=iepoch, hp=h, is_random=False)
 
-    def metric(self, dataset: str, split: str, index: IndexLike = None, hp: str | int = "200",
+    def metric(self, dataset: str, split: str, index: IndexLike = None, hp: str | int | None = None,
                iepoch: int | None = None):
         """Accuracy in percent (seed mean) on (dataset, split); ``iepoch`` (0-based) for a
         curve point, default the last epoch. Loops over archs when ``index`` is not one int."""
@@ -564,11 +706,11 @@ class NATSBench:
     def params(self, dataset: str, index: IndexLike = None):
         """Parameters in millions (``get_cost_info(...)['params']``)."""
         ds = nats_name(dataset)
-        return self._each(index, lambda i: self.api.get_cost_info(i, ds, hp="200")["params"])
+        return self._each(index, lambda i: self.api.get_cost_info(i, ds, hp=self.full_hp)["params"])
 
     def train_time(self, dataset: str, index: IndexLike = None):
-        """``train-all-time`` in seconds after 200 epochs (``hp='200'``)."""
-        return self._each(index, lambda i: self.info(i, dataset, "200")["train-all-time"])
+        """``train-all-time`` in seconds of the full schedule (tss: 200 epochs, sss: 90)."""
+        return self._each(index, lambda i: self.info(i, dataset)["train-all-time"])
 
     def without_test(self) -> SearchView:
         """A view for search code that refuses test accuracies."""
@@ -576,10 +718,14 @@ class NATSBench:
 
 
 def open_benchmark(path: str | os.PathLike | None = None) -> BenchmarkSource:
-    """Open a ground-truth source by path: a NATS-Bench folder or ``.pickle.pbz2`` file gives
-    :class:`NATSBench`; a CSV (or a data folder, or None for the default) gives :class:`NB201Table`."""
+    """Open a ground-truth source by path: a ``.pth`` file gives :class:`NB201File` (original
+    NAS-Bench-201; a trusted file, see there); a NATS-Bench fast-mode folder or ``.pickle.pbz2`` file
+    gives :class:`NATSBench` (``sss`` when its name says so, else ``tss``); a CSV (or a data folder,
+    or None for the default) gives :class:`NB201Table`."""
     if path is not None:
         p = Path(path).expanduser()
+        if p.suffix.lower() == ".pth":
+            return NB201File(p)
         if (p.is_dir() and (p / "meta.pickle.pbz2").is_file()) or p.name.endswith(".pickle.pbz2"):
             return NATSBench(p)
     return NB201Table(path)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import typer
 
-from .cli_common import (ARCH_SAMPLE, DEBUG, RAY_ADDRESS, RAY_CPUS, SAMPLE_SEED, SHARED, WORKERS, _BACKEND_HELP, _corr,
-                         _errors, _fmt, _progress, _rho, _table, _threads, console)
+from .cli_common import (ARCH_SAMPLE, DEBUG, RAY_ADDRESS, RAY_CPUS, SAMPLE_SEED, SHARED, WORKERS, _BACKEND_HELP, _errors, _fmt, _progress, _rho, _table, _threads, console)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="nasbeff: predict which architecture trains best from a few epochs, with the neural "
@@ -190,15 +189,17 @@ def score(
     archs: str = typer.Option("0-9", help="NB201 arch indices: ranges/lists like 0-199 or 0,5,9."),
     sample: int = ARCH_SAMPLE,
     sample_seed: int = SAMPLE_SEED,
-    proxies: str = typer.Option("naswot,synflow,snip,grad_norm,params",
-                                help="Comma-separated training-free proxies (see nasbeff.proxies.available())."),
+    proxies: str = typer.Option("naswot,synflow,snip,grad_norm,params", help="Comma-separated training-free proxies "
+                                "(nasbeff.proxies.available()) and rank aggregates (rank:a+b, meanrank:a+b: ranked "
+                                "within the archs of --out that have every part)."),
     batch_size: int = typer.Option(64, help="Images per batch."),
     batches: int = typer.Option(1, help="Number of batches (zico needs >= 2; others use the first)."),
     init_channels: int = typer.Option(16, help="Channels C of the first stage (NB201: 16)."),
     cells: int = typer.Option(5, help="Cells N per stage (NB201: 5)."),
     store: Path = typer.Option(Path("runs/scores.sqlite"), help="Result store (SQLite); re-runs resume from it."),
     out: Path = typer.Option(Path("runs/scores.csv"), help="Per-arch CSV (index, arch_str, cut_off, one column per "
-                                                           "proxy, its seconds, flags), written at the end."),
+                                                           "proxy and aggregate, seconds, flags), rewritten from "
+                                                           "--store at the end of every run."),
     seed: int = typer.Option(0, help="Seed of the network initialisation and of the image batches."),
     device: str = typer.Option("cpu", help="torch device."),
     threads: int = typer.Option(1, help="torch threads per unit (local and Ray alike, so results match)."),
@@ -208,6 +209,7 @@ def score(
     ray_cpus: int = RAY_CPUS,
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip (arch, proxy) pairs already in the store; "
                                 "--no-resume scores everything again and replaces the stored values."),
+    time_limit: float = typer.Option(0.0, help="Stop starting new archs after this many minutes (resumable chunks)."),
     truth: str = typer.Option("c10_test", help="NB201 table column for the summary's Spearman rho ('' = none)."),
     shared: Path | None = SHARED,
     quiet: bool = typer.Option(False, help="No progress bar."),
@@ -216,7 +218,7 @@ def score(
     """Score NB201 archs with training-free proxies at initialisation (resumable).
 
     Crash-safe: each arch's values are committed in one transaction as they arrive; run the same
-    command again after a crash and nothing is scored twice."""
+    command again after a crash (or a --time-limit) and nothing is scored twice."""
     from .runs._common import parse_indices, parse_names
     from .runs.score import ScoreConfig, run_score
 
@@ -225,17 +227,13 @@ def score(
                           sample=sample, sample_seed=sample_seed, batch_size=batch_size, batches=batches,
                           init_channels=init_channels, cells=cells, store=store, out=out, seed=seed, device=device,
                           threads=threads, workers=workers, backend=backend, ray_address=ray_address,
-                          ray_cpus=ray_cpus, resume=resume, truth=truth, shared=shared)
+                          ray_cpus=ray_cpus, resume=resume, truth=truth, shared=shared, time_limit=time_limit)
         with _progress(quiet) as on_progress:
             res = run_score(cfg, on_progress)
-        if res.truth_note:
-            console.print(f"({res.truth_note})", soft_wrap=True)
-        with_rho = any(s["spearman"] is not None for s in res.summary)
-        cols = ["proxy", "archs", "flagged", "median s/arch"] + ([f"Spearman vs {truth} [95% CI]"] if with_rho else [])
-        rows = [[s["proxy"], str(s["archs"]), str(s["flagged"]), _fmt(s["median_seconds"], ".3f")] +
-                ([] if not with_rho else ["n/a"] if s["spearman"] is None else [_corr(s["spearman"])])
-                for s in res.summary]
-        console.print(_table(f"NB201 archs scored: {len(res.rows)} of {res.n_total}", cols, rows))
+        for line in [f"({res.truth_note})"] * bool(res.truth_note) + [
+                f"time limit reached: {res.left} archs left for the next run (it resumes)"] * bool(res.left):
+            console.print(line, soft_wrap=True)
+        console.print(_table(*res.table(truth)))
         if res.out is not None:
             console.print(f"wrote {res.out}")
 
@@ -247,7 +245,9 @@ def search(
     scorer: str = typer.Option("benchmark", help="What the search maximises: benchmark (NATS-Bench's simulated "
                                                  "training), zen, naswot_v1 (published proxy columns), or beff (the "
                                                  "--pool-column of --pool-csv); comma-separated for several."),
-    warmup_scorer: str = typer.Option("naswot_v1", help="Warm-up scorer of warmup_rea (zen, naswot_v1, beff, ...)."),
+    warmup_scorer: str = typer.Option("naswot_v1", help="Warm-up scorer of warmup_rea (zen, naswot_v1, beff) or a rank "
+                                      "aggregate of --pool-csv columns (rank:meco+aznas_trainability+flops: ranked "
+                                      "within each warm-up pool, charged its parts' seconds)."),
     warmup_pool: int = typer.Option(1000, help="Archs scored by the warm-up scorer in warmup_rea."),
     pool_csv: Path = typer.Option(Path("benchmarks_data/nb201_cifar10_rank.csv"),
                                   help="Per-arch predictions for the beff scorer (index and the columns below)."),

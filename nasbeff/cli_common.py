@@ -76,11 +76,6 @@ def _rho(r: dict, name: str) -> str:
     return f"{r[name]:+.3f} [{r[name + '_lo']:+.2f}, {r[name + '_hi']:+.2f}]"
 
 
-def _corr(c) -> str:
-    """``+0.123 [+0.01, +0.25]`` from a :class:`nasbeff.evaluate.Correlation`."""
-    return f"{c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, {c.spearman_ci[1]:+.2f}]"
-
-
 def _table(title: str, columns: list[str], rows: list[list[str]], left: int = 1) -> Table:
     table = Table(title=title)
     for k, col in enumerate(columns):

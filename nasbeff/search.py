@@ -79,6 +79,7 @@ from .spaces import NB201Space, SearchSpace
 
 __all__ = [
     "Scorer", "ScoreSource", "as_scorer", "ArrayScorer", "LazyScorer", "table_scorer", "TableScorer", "PoolScorer",
+    "PopulationScorer", "aggregate_scorer_from_csv",
     "read_scores_csv", "scorer_from_csv", "benchmark_scorer", "make_scorer", "SCORERS",
     "PROXY_COST_S", "NATS_EPOCHS", "Trajectory", "Optimizer", "RandomSearch", "RegularizedEvolution",
     "WarmupREA", "make_optimizer", "METHODS", "run_seeds", "summarize", "DEFAULT_BUDGETS",
@@ -414,6 +415,77 @@ class PoolScorer(ArrayScorer):
         return scorer_from_csv(path, column, cost_column, cost=cost, name=name)
 
 
+class PopulationScorer(_PoolMember):
+    """A rank aggregate of per-arch scorer values (``"rank:a+b"`` / ``"meanrank:a+b"``,
+    :mod:`nasbeff.proxies.aggregate`): its score of an arch depends on the population it is ranked
+    in. :meth:`population_scores` ranks within the archs given (a warm-up pool);
+    :meth:`score` within the whole :attr:`pool` (the archs with a value of every part).
+
+    ``values``: part name -> {index: value} (``-inf`` = worst); ``costs``: {index: seconds} charged
+    per evaluation (e.g. :func:`nasbeff.proxies.charged_seconds` of the parts)."""
+
+    def __init__(self, name: str, values: Mapping[str, Mapping[int, float]], costs: Mapping[int, float], *,
+                 size: int = _NB201_SIZE) -> None:
+        from .proxies.aggregate import parse_aggregate_name
+
+        self.rule, parts = parse_aggregate_name(name)
+        missing = [p for p in parts if p not in values]
+        if missing:
+            raise ValueError(f"{name}: no values for {missing}")
+        common = set.intersection(*({i for i, v in values[p].items() if not math.isnan(v)} for p in parts))
+        if not common:
+            raise ValueError(f"{name}: no arch has a value of every part ({', '.join(parts)})")
+        super().__init__(name, sorted(common), size)
+        self._values = {p: _dense(values[p], self.size, math.nan) for p in parts}
+        self._costs = _dense(costs, self.size, math.nan)
+        bad = ~(np.isfinite(self._costs[self.pool]) & (self._costs[self.pool] > 0))
+        if bad.any():
+            raise ValueError(f"{name}: costs must be finite and > 0 (arch {int(self.pool[np.argmax(bad)])})")
+        self._whole = dict(zip(self.pool.tolist(), self.population_scores(self.pool).tolist()))
+
+    def population_scores(self, indices: Sequence[int]) -> np.ndarray:
+        """The aggregate of each of ``indices`` ranked within exactly these archs (higher = better)."""
+        from .proxies.aggregate import aggregate_scores
+
+        idx = np.asarray([self._check(i) for i in indices], dtype=np.int64)
+        return aggregate_scores({p: v[idx] for p, v in self._values.items()}, self.rule)
+
+    def score(self, index: int) -> float:
+        return self._whole[self._check(index)]
+
+    def cost(self, index: int) -> float:
+        return float(self._costs[self._check(index)])
+
+
+def aggregate_scorer_from_csv(path: str | os.PathLike, name: str, *, cost: float | None = None,
+                              space: SearchSpace | None = None) -> PopulationScorer:
+    """A :class:`PopulationScorer` for aggregate ``name`` from the part columns of a per-arch CSV
+    (``nasbeff score`` output); each evaluation is charged ``cost`` seconds or, by default, the
+    measured seconds of its parts (``<part>_seconds`` columns; a group member: its group's whole
+    pass, :func:`nasbeff.proxies.charged_seconds`). Archs missing a part are outside the pool."""
+    from .proxies import charged_seconds
+    from .proxies.aggregate import parse_aggregate_name
+
+    _, parts = parse_aggregate_name(name)
+    values, seconds = {}, {}
+    for p in parts:
+        values[p], sec = read_scores_csv(path, p, None if cost is not None else f"{p}_seconds")
+        if sec is not None:
+            seconds[p] = sec
+    if cost is not None:
+        costs = dict.fromkeys(values[parts[0]], float(cost))
+    else:
+        with open(path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f))
+        extra = {c[: -len("_seconds")] for c in header if c.endswith("_seconds")} - set(parts)
+        for p in extra:  # other members of a part's group: their shares of its pass (0 where not scored)
+            seconds[p] = {i: 0.0 if math.isnan(v) else v for i, v in read_scores_csv(path, f"{p}_seconds")[0].items()}
+        keys = list(values[parts[0]])
+        per = charged_seconds(parts, {p: np.array([v.get(i, math.nan) for i in keys]) for p, v in seconds.items()})
+        costs = dict(zip(keys, np.atleast_1d(per).tolist()))
+    return PopulationScorer(name, values, costs, size=_NB201_SIZE if space is None else int(space.size))
+
+
 def _joint_pool(*scorers: Scorer) -> np.ndarray | None:
     pool: np.ndarray | None = None
     for s in scorers:
@@ -515,6 +587,36 @@ class _Recorder:
         self.best.append(main if main >= 0 else self._best[0][0])
         self.stage.append(stage)
         return s
+
+    def evaluate_population(self, scorer: "PopulationScorer", indices: Sequence[int],
+                            stage: int = 0) -> list[tuple[float, int]] | None:
+        """Charge ``indices`` in order under the budget, then score them within the population of
+        the charged ones (``scorer.population_scores``); each is recorded with that score, and the
+        best so far after the ``k``-th is the best within the first ``k`` (ranked among themselves).
+        None if not all of them fit the budget (those that fit are recorded)."""
+        charged: list[int] = []
+        for index in indices:
+            c = float(scorer.cost(index))
+            if not (c > 0 and math.isfinite(c)):
+                raise ValueError(f"{scorer.name}: cost of arch {index} must be finite and > 0, got {c}")
+            if self.spent + c > self.budget:
+                break
+            self.spent += c
+            charged.append(int(index))
+            self.cost.append(self.spent)
+        if not charged:
+            return None
+        final = scorer.population_scores(charged)
+        for k, (index, s) in enumerate(zip(charged, final.tolist())):
+            prefix = final if k == len(charged) - 1 else scorer.population_scores(charged[:k + 1])
+            j = int(np.argmax(prefix))  # ties: the earliest
+            self._best[stage] = (charged[j], float(prefix[j]))
+            self.idx.append(index)
+            self.score.append(s)
+            main = self._best[1][0]
+            self.best.append(main if main >= 0 else self._best[stage][0])
+            self.stage.append(stage)
+        return list(zip(final.tolist(), charged)) if len(charged) == len(indices) else None
 
     def trajectory(self, method: str, scorer: str, seed: int, warmup: str | None = None) -> Trajectory:
         return Trajectory(method, scorer, seed, self.budget, np.array(self.idx, dtype=np.int64),
@@ -684,7 +786,12 @@ class RegularizedEvolution(Optimizer):
 class WarmupREA(RegularizedEvolution):
     """Zero-cost warm-up then REA: score ``pool_size`` distinct random archs with ``warmup_scorer``
     (charged), evaluate the top ``population_size`` of them with the main ``scorer`` as the initial
-    population (best first), then evolve with the main scorer."""
+    population (best first), then evolve with the main scorer.
+
+    The warm-up archs are drawn from the joint pool of both scorers; evolution moves in the main
+    scorer's pool (a warm-up scorer known on a sample of archs only, e.g. a score CSV, does not
+    confine the search). A :class:`PopulationScorer` (rank aggregate) scores the warm-up archs
+    within the warm-up pool itself (:meth:`_Recorder.evaluate_population`)."""
 
     method = "warmup_rea"
 
@@ -697,22 +804,30 @@ class WarmupREA(RegularizedEvolution):
             raise ValueError(f"pool_size ({pool_size}) must be >= population_size ({population_size})")
         self.pool_size = int(pool_size)
         super().__init__(scorer, population_size, sample_size, mutation, space=space)
+        self._warm = self._domain
+        self._domain = _Domain(self.space, _joint_pool(scorer))
 
     def _scorers(self) -> tuple[Scorer, ...]:
         return (self.scorer, self.warmup_scorer)
 
     def _initial(self, rec: _Recorder, rng: np.random.Generator) -> deque | None:
-        ranked = []
-        for i in self._domain.sample_distinct(rng, self.pool_size):
-            s = rec.evaluate(self.warmup_scorer, i, stage=0)
-            if s is None:
+        draws = self._warm.sample_distinct(rng, self.pool_size)
+        if isinstance(self.warmup_scorer, PopulationScorer):
+            ranked = rec.evaluate_population(self.warmup_scorer, draws, stage=0)
+            if ranked is None:
                 return None
-            ranked.append((s, i))
+        else:
+            ranked = []
+            for i in draws:
+                s = rec.evaluate(self.warmup_scorer, i, stage=0)
+                if s is None:
+                    return None
+                ranked.append((s, i))
         ranked.sort(key=lambda t: -t[0])  # stable: ties keep draw order
         pop: deque = deque()
         top = [i for _, i in ranked[: self.population_size]]
         while len(pop) < self.population_size:  # tiny pools: refill by sampling
-            i = top[len(pop)] if len(pop) < len(top) else self._domain.sample(rng)
+            i = top[len(pop)] if len(pop) < len(top) else self._warm.sample(rng)
             s = rec.evaluate(self.scorer, i)
             if s is None:
                 return None

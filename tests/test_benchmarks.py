@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nasbeff.benchmarks import (BenchmarkSource, HiddenTestAccuracyError, LearningCurves, NATSBench,
-                                NB201Table, PerSeedTable, SearchView, canonical_dataset, check_split,
+                                NB201File, NB201Table, PerSeedTable, SearchView, canonical_dataset, check_split,
                                 open_benchmark, shared_data_dir)
 
 GT = "nb201/nb201_ground_truth.csv"
@@ -253,7 +253,7 @@ def fake_params(arch: int, dataset: str) -> float:
 EPOCH_TIME = 7.5
 
 
-def _results_count(arch: int, dataset: str, hp: str, seed: int) -> dict:
+def _results_count(arch: int, dataset: str, hp: str, seed: int, archs: list[str] = ARCHS) -> dict:
     epochs = int(hp)
     evals = NATS_SETS[dataset]
     last = {s: fake_acc(arch, dataset, s, hp, seed) for s in evals}
@@ -264,32 +264,33 @@ def _results_count(arch: int, dataset: str, hp: str, seed: int) -> dict:
                          for e in range(epochs)},
         "train_acc5es": None, "train_losses": {e: 1.0 for e in range(epochs)},
         "train_times": {e: EPOCH_TIME for e in range(epochs)},
-        "arch_config": {"channel": 16, "num_cells": 5, "arch_str": ARCHS[arch], "class_num": 10},
+        "arch_config": {"channel": 16, "num_cells": 5, "arch_str": archs[arch], "class_num": 10},
         "params": fake_params(arch, dataset), "flop": 10.0 * (arch + 1), "seed": seed, "epochs": epochs,
         "latency": [0.01], "eval_names": list(evals), "eval_acc1es": acc,
         "eval_times": {k: 0.5 for k in acc}, "eval_losses": {k: 1.0 for k in acc},
     }
 
 
-def make_nats_dir(root: Path) -> Path:
-    """A fast-mode NATS-tss folder in the API's own format (bz2 pickles of plain dicts)."""
-    d = root / "NATS-tss-v1_0-3ffb9-simple"
+def arch_results(i: int, hp: str, archs: list[str] = ARCHS) -> dict:
+    """An ArchResults state dict (NAS-Bench-201 / NATS-Bench format) of arch ``i`` and schedule ``hp``."""
+    return {"arch_index": i, "arch_str": archs[i], "clear_net_done": True,
+            "dataset_seed": {ds: list(SEEDS) for ds in NATS_SETS},
+            "all_results": {(ds, s): _results_count(i, ds, hp, s, archs) for ds in NATS_SETS for s in SEEDS}}
+
+
+def make_nats_dir(root: Path, archs: list[str] = ARCHS, hps=("12", "200"),
+                  name: str = "NATS-tss-v1_0-3ffb9-simple") -> Path:
+    """A fast-mode NATS folder in the API's own format (bz2 pickles of plain dicts)."""
+    d = root / name
     d.mkdir(parents=True)
 
     def save(obj, path):
         with bz2.BZ2File(path, "wb") as f:
             pickle.dump(obj, f, protocol=4)
 
-    save({"meta_archs": ARCHS, "arch2infos": {}, "evaluated_indexes": []}, d / "meta.pickle.pbz2")
-    for i in range(len(ARCHS)):
-        per_hp = {}
-        for hp in ("12", "200"):
-            per_hp[hp] = {
-                "arch_index": i, "arch_str": ARCHS[i], "clear_net_done": True,
-                "dataset_seed": {ds: list(SEEDS) for ds in NATS_SETS},
-                "all_results": {(ds, s): _results_count(i, ds, hp, s) for ds in NATS_SETS for s in SEEDS},
-            }
-        save(per_hp, d / f"{i:06d}.pickle.pbz2")
+    save({"meta_archs": archs, "arch2infos": {}, "evaluated_indexes": []}, d / "meta.pickle.pbz2")
+    for i in range(len(archs)):
+        save({hp: arch_results(i, hp, archs) for hp in hps}, d / f"{i:06d}.pickle.pbz2")
     return d
 
 
@@ -357,3 +358,89 @@ def test_nats_missing_package(nats_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "nats_bench", None)  # makes `import nats_bench` fail
     with pytest.raises(ImportError, match="pip install nats_bench"):
         NATSBench(nats_dir)
+
+
+# ------------------------------------------------------------------------------ NATS size space (sss)
+
+SSS_ARCHS = ["8:8:8:8:8", "64:64:64:64:64", "16:32:8:64:24"]
+
+
+def test_nats_size_space(tmp_path):
+    pytest.importorskip("nats_bench")
+    d = make_nats_dir(tmp_path, SSS_ARCHS, ("01", "12", "90"), "NATS-sss-v1_0-50262-simple")
+    nb = open_benchmark(d)
+    assert isinstance(nb, NATSBench) and nb.space == "sss" and len(nb) == 3
+    assert nb.arch(2) == "16:32:8:64:24" and nb.index_of("64:64:64:64:64") == 1
+    for i in range(3):  # hp defaults to the size space's full 90-epoch schedule
+        assert nb.metric("cifar10-valid", "x-valid", i) == pytest.approx(mean_acc(i, "cifar10-valid", "x-valid", "90"))
+    np.testing.assert_allclose(nb.metric("cifar100", "x-test", hp=12), [mean_acc(i, "cifar100", "x-test", "12")
+                                                                        for i in range(3)])
+    assert nb.metric("cifar10", "ori-test", 0, hp="1") == pytest.approx(mean_acc(0, "cifar10", "ori-test", "01"))
+    assert nb.train_time("cifar10-valid", 1) == pytest.approx(90 * EPOCH_TIME)
+    assert nb.params("cifar10", 2) == pytest.approx(fake_params(2, "cifar10"))
+    with pytest.raises(ValueError, match="hp must be one of"):
+        nb.metric("cifar10", "ori-test", 0, hp="200")
+    with pytest.raises(KeyError, match="sss space"):
+        nb.index_of("8:8:8:8")
+    with pytest.raises(IndexError, match="out of range"):
+        nb.metric("cifar10", "ori-test", 3)
+    with pytest.raises(ValueError, match="'tss' .* or 'sss'"):
+        NATSBench(d, space="size")
+    assert NATSBench(d).space == "sss"
+
+
+# ---------------------------------------------------------------------- original NAS-Bench-201 (.pth)
+
+def make_nb201_pth(path: Path, evaluated=(0, 1, 2)) -> Path:
+    """A 3-arch NAS-Bench-201 file in the original format: torch.save of a dict of plain dicts."""
+    import torch
+
+    torch.save({"meta_archs": ARCHS, "evaluated_indexes": set(evaluated),
+                "arch2infos": {i: {"less": arch_results(i, "12"), "full": arch_results(i, "200")}
+                               for i in evaluated}}, path)
+    return path
+
+
+def test_nb201_pth_file(tmp_path):
+    nb = open_benchmark(make_nb201_pth(tmp_path / "NAS-Bench-201-v1_1-096897.pth"))
+    assert isinstance(nb, NB201File) and isinstance(nb, BenchmarkSource)
+    assert nb._values is None  # lazy
+    assert len(nb) == 3 and nb.arch(1) == ARCHS[1] and nb.index_of(ARCHS[2]) == 2
+    for ds, sp, nats_ds in [("cifar10", "ori-test", "cifar10"), ("c10-valid", "x-valid", "cifar10-valid"),
+                            ("cifar10-valid", "ori-test", "cifar10-valid"), ("cifar100", "x-test", "cifar100"),
+                            ("ImageNet16-120", "x-valid", "ImageNet16-120"), ("cifar100", "train", "cifar100")]:
+        for hp in ("200", "12"):
+            np.testing.assert_allclose(nb.metric(ds, sp, hp=hp), [mean_acc(i, nats_ds, check_split(ds, sp)[1], hp)
+                                                                  for i in range(3)], err_msg=f"{ds} {sp} {hp}")
+    assert nb.column_for("cifar10", "ori-test") == "c10_test" and nb.column_for("cifar100", "x-valid", 12) == \
+        "c100_xvalid_12ep"
+    assert nb.params("cifar100", 1) == pytest.approx(fake_params(1, "cifar100"))
+    assert nb.train_time("cifar10", 2) == pytest.approx(200 * EPOCH_TIME)
+    view = nb.without_test()  # the search protocol: columns by the offline table's names
+    assert view.column("c10_valid", 0) == pytest.approx(mean_acc(0, "cifar10-valid", "x-valid"))
+    assert view.column("train_time_s_c10valid", 0) == pytest.approx(200 * EPOCH_TIME)
+    with pytest.raises(HiddenTestAccuracyError):
+        view.column("c10_test", 0)
+    with pytest.raises(IndexError, match="out of range 0..2"):
+        nb.metric("cifar10", "ori-test", 3)
+    with pytest.raises(KeyError, match="not in this NAS-Bench-201 file"):
+        nb.index_of("|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")
+    part = NB201File(make_nb201_pth(tmp_path / "part.pth", evaluated=(0, 2)))  # an arch without results: NaN
+    assert np.isnan(part.metric("cifar10", "ori-test", 1)) and part.metric("cifar10", "ori-test", 2) > 0
+
+
+def test_nb201_pth_errors(tmp_path):
+    import torch
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        open_benchmark(tmp_path / "NAS-Bench-201-v1_0-e61699.pth")
+    torch.save({"state_dict": torch.zeros(2)}, tmp_path / "weights.pth")
+    with pytest.raises(ValueError, match="is not a NAS-Bench-201 benchmark file .*meta_archs"):
+        len(open_benchmark(tmp_path / "weights.pth"))
+    (tmp_path / "text.pth").write_text("hello")
+    with pytest.raises(ValueError, match="is not a NAS-Bench-201 benchmark file .*torch.load failed"):
+        len(NB201File(tmp_path / "text.pth"))
+    torch.save({"meta_archs": ARCHS, "arch2infos": {0: {"full": {"all_results": {("cifar10", 1): {}}}}}},
+               tmp_path / "broken.pth")
+    with pytest.raises(ValueError, match="arch 0, schedule 200 epochs: KeyError"):
+        len(NB201File(tmp_path / "broken.pth"))

@@ -76,8 +76,42 @@ def test_score_writes_csv_resumes_and_rescores(tmp_path):
         [{k: r[k] for k in ("naswot", "synflow", "params")} for r in rows]
 
 
+def test_score_aggregates_shared_passes_and_chunks(tmp_path):
+    """Group members share one pass (equal seconds); aggregates rank within the archs of the CSV,
+    which is rewritten from the store after every chunk, a --time-limit chunk included."""
+    import numpy as np
+
+    from nasbeff.proxies import aggregate_scores
+
+    names = "params,rank:params+meco,meanrank:meco+aznas_trainability,aznas_trainability,aznas_expressivity"
+    base = ["score", *TINY, "--proxies", names, "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "s.csv")]
+    assert runner.invoke(app, base + ["--archs", "0-2"]).exit_code == 0
+    chunk = runner.invoke(app, base + ["--archs", "0-5", "--time-limit", "1e-9"])  # no arch starts
+    assert chunk.exit_code == 0 and "3 archs left for the next run" in chunk.output, chunk.output
+    rows = _csv(tmp_path / "s.csv")
+    assert [r["index"] for r in rows] == ["0", "1", "2"]
+    assert list(rows[0])[:8] == ["index", "arch_str", "cut_off", "params", "rank:params+meco",
+                                 "meanrank:meco+aznas_trainability", "aznas_trainability", "aznas_expressivity"]
+    assert "meco" in rows[0] and "meco_seconds" in rows[0]  # the parts are columns too
+    full = runner.invoke(app, base + ["--archs", "0-5"])
+    assert full.exit_code == 0 and "scored: 6 of 6" in full.output and "left" not in full.output
+    rows = _csv(tmp_path / "s.csv")
+    assert len(rows) == 6 and all(r["aznas_trainability_seconds"] == r["aznas_expressivity_seconds"] for r in rows)
+    assert rows[3]["aznas_trainability"] == "-inf" and "identity" in rows[3]["flags"]  # a limit survives the store
+    col = {n: np.array([float(r[n]) for r in rows]) for n in ("params", "meco", "aznas_trainability")}
+    np.testing.assert_allclose([float(r["rank:params+meco"]) for r in rows],
+                               aggregate_scores({k: col[k] for k in ("params", "meco")}), rtol=1e-5)
+    np.testing.assert_allclose([float(r["meanrank:meco+aznas_trainability"]) for r in rows],
+                               aggregate_scores({k: col[k] for k in ("meco", "aznas_trainability")}, "mean_rank"),
+                               rtol=1e-5)
+    assert "rank:params+meco" in full.output  # in the summary table
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--proxies", "naswot,nope"], "unknown proxy 'nope'"),
+    (["--proxies", "rank:meco+nope"], "unknown proxy 'nope'"),
+    (["--proxies", "rank:meco+"], "has an empty scorer name"),
+    (["--time-limit", "-1"], "--time-limit must be >= 0"),
     (["--proxies", "zico"], "zico needs --batches >= 2"),
     (["--archs", "0-99999"], "0..15624"),
     (["--backend", "spark"], "--backend must be one of local, ray"),

@@ -213,9 +213,11 @@ def test_tiny_pool_space(view, op_ids):
     # a pool that is the whole space behaves exactly like no pool
     full = RegularizedEvolution(FixedScorer(pool=np.arange(N))).run(300.0, 4)
     assert _same(full, RegularizedEvolution(FixedScorer()).run(300.0, 4))
-    # joint pool of warm-up and main scorer
+    # warm-up draws from the joint pool of warm-up and main scorer; evolution from the main scorer's pool
     w = WarmupREA(scorer, PoolScorer("w2", pool[:32], np.zeros(32), 0.1), pool_size=10, population_size=4)
-    assert set(w.run(100.0, 0).indices.tolist()) <= set(pool[:32].tolist())
+    t = w.run(300.0, 0)
+    assert set(t.indices[t.stage == 0].tolist()) <= set(pool[:32].tolist()) and (t.stage == 0).sum() == 10
+    assert set(t.indices.tolist()) <= set(pool.tolist()) and not set(t.indices.tolist()) <= set(pool[:32].tolist())
 
 
 def test_same_seed_same_trajectory(view):

@@ -60,7 +60,7 @@ from .aggregate import aggregate_scores, is_aggregate_name, parse_aggregate_name
 
 __all__ = ["ScoreResult", "ProxyFn", "register", "register_group", "get", "available", "score", "score_many",
            "score_population", "aggregate_scores", "rank_aggregate", "AZNAS", "VKDNW_AGG", "CANNOT_SCORE",
-           "output_ignores_input"]
+           "output_ignores_input", "passes", "charged_seconds"]
 
 CANNOT_SCORE = -math.inf
 """The value of every proxy for a network whose output does not depend on its input."""
@@ -144,6 +144,32 @@ def get(name: str) -> ProxyFn:
 def available() -> list[str]:
     """Sorted names of all registered proxies."""
     return sorted(_REGISTRY)
+
+
+def passes(names: Sequence[str]) -> list[tuple[str, ...]]:
+    """``names`` split into the calls :func:`score_many` makes: members of one group together (in
+    first-seen order), every other proxy alone. ``KeyError`` for an unknown name."""
+    out: dict[Any, list[str]] = {}
+    for n in dict.fromkeys(names):
+        get(n)
+        out.setdefault(_GROUP_OF.get(n, n), []).append(n)
+    return [tuple(v) for v in out.values()]
+
+
+def charged_seconds(names: Sequence[str], seconds: Mapping[str, Any]) -> Any:
+    """Seconds it costs to compute the scorers ``names`` (proxies or an aggregate's parts) from
+    per-proxy measured ``seconds`` (name -> value or per-arch array, e.g. a score CSV's
+    ``<name>_seconds`` columns): each proxy's own seconds, and for a member of a group its whole
+    group's single pass (the sum of the shares of every member present in ``seconds``), once."""
+    total: Any = 0.0
+    for part in passes(names):
+        group = _GROUP_OF.get(part[0])
+        members = [m for m in (_MEMBERS[group] if group else part) if m in seconds]
+        missing = [n for n in part if n not in seconds]
+        if missing:
+            raise KeyError(f"no seconds for {missing}")
+        total = total + sum(np.asarray(seconds[m], dtype=np.float64) for m in members)
+    return total
 
 
 def _as_batches(batches: Any) -> list[Batch]:

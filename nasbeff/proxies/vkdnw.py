@@ -42,6 +42,9 @@ from . import register_group
 from ._common import CONSTANT_OUTPUT, Batch, LossFn, check_finite, first_batch, is_constant_over_batch, prepared_copy
 
 NAMES = ("vkdnw", "vkdnw_dim", "vkdnw_single")
+#: Samples whose Jacobians are computed together (bounds memory: the samples are independent in
+#: eval mode, so the result does not depend on it; all 64 at once needed ~1.3 GB on NB201's largest cell).
+VMAP_CHUNK = 8
 
 
 def first_weight_jacobian(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
@@ -60,7 +63,7 @@ def first_weight_jacobian(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor
         return functional_call(net, (ps, buffers), (x1.unsqueeze(0),)).squeeze(0)
 
     delta = torch.zeros(len(names), dtype=next(iter(params.values())).dtype)
-    return vmap(jacrev(logits, chunk_size=1), in_dims=(None, 0))(delta, x), names
+    return vmap(jacrev(logits, chunk_size=1), in_dims=(None, 0), chunk_size=VMAP_CHUNK)(delta, x), names
 
 
 def fisher_matrix(jac: torch.Tensor, logits: torch.Tensor, alpha: float) -> torch.Tensor:

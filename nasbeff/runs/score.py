@@ -1,13 +1,22 @@
 """``nasbeff score``: training-free proxies of NB201 archs at initialisation, resumable.
 
 Each arch is one unit (:class:`ProxyJob`: build the network once, score it with every proxy not
-stored yet). Workers return their values and this process writes them, each arch's rows and done
-markers in one store transaction, while holding the store's lease; a killed run loses at most the
-units in flight and nothing is scored twice.
+stored yet, members of one proxy group in one shared pass). Workers return their values and this
+process writes them, each arch's rows and done markers in one store transaction, while holding the
+store's lease; a killed run loses at most the units in flight and nothing is scored twice.
+``time_limit`` ends a run early (no new arch starts after it); the next run resumes.
+
+Rank aggregates (``rank:a+b``, ``meanrank:a+b``) are columns computed at the end of every run,
+within the **population of the output CSV**: the archs of the selection that have a stored value
+of every part (an arch missing a part gets no aggregate value). The CSV is rewritten from the
+store after every run, so after each chunk of a long run it holds every arch scored so far.
 """
 
 from __future__ import annotations
 
+import ctypes
+import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -50,16 +59,16 @@ class ScoreConfig:
     resume: bool = True
     truth: str = "c10_test"
     shared: Path | None = None
+    time_limit: float = 0.0
 
     def __post_init__(self) -> None:
-        from .. import proxies as zc
-
         check_backend(self.backend)  # unknown name, or ray not installed
-        for name in self.proxies:
-            zc.get(name)  # KeyError listing the available names
         if not self.proxies:
             raise ValueError("--proxies is empty")
-        if "zico" in self.proxies and self.batches < 2:
+        self.base_proxies  # noqa: B018 - KeyError listing the available names, ValueError for a bad aggregate
+        if self.time_limit < 0:
+            raise ValueError(f"--time-limit must be >= 0 minutes, got {self.time_limit}")
+        if "zico" in self.base_proxies and self.batches < 2:
             raise ValueError("zico needs --batches >= 2")
         if self.batch_size < 2 or self.batches < 1:
             raise ValueError("need --batch-size >= 2 and --batches >= 1")
@@ -80,52 +89,111 @@ class ScoreConfig:
         if self.backend == "local":  # on Ray the workers may have devices this driver lacks
             check_device(self.device)
 
+    @property
+    def aggregates(self) -> dict[str, list[str]]:
+        """Aggregate name -> its parts, for the aggregates among :attr:`proxies`."""
+        from ..proxies.aggregate import is_aggregate_name, parse_aggregate_name
+
+        return {n: parse_aggregate_name(n)[1] for n in self.proxies if is_aggregate_name(n)}
+
+    @property
+    def base_proxies(self) -> tuple[str, ...]:
+        """The proxies to compute: the plain names, then the aggregates' parts (each once)."""
+        from .. import proxies as zc
+
+        names = [n for n in self.proxies if n not in self.aggregates]
+        names += [p for parts in self.aggregates.values() for p in parts]
+        for name in names:
+            zc.get(name)  # KeyError listing the available names
+        return tuple(dict.fromkeys(names))
+
 
 @dataclass(frozen=True)
 class ProxyJob:
-    """Score one NB201 arch with training-free proxies: ``job((index, names)) -> {name: metrics}``.
+    """Score one NB201 arch with training-free proxies: ``job((index, names)) -> {name: metrics}``,
+    or None when ``deadline`` (UNIX time) had passed before it started (``--time-limit``).
 
     The network is ``build_cell_network(channels, arch, num_classes, in_channels)`` initialised
-    after ``torch.manual_seed(seed)``; the torch seed is set again before every proxy, so a value
-    depends only on (arch, proxy, seed, batches). Metrics per proxy: ``value`` (None when it
-    failed numerically), ``seconds`` and ``flag`` (why the value is a limit or an error, or None)."""
+    after ``torch.manual_seed(seed)``; the torch seed is set again before every pass
+    (:func:`nasbeff.proxies.passes`: a group's members share one), so a value depends only on (arch,
+    proxy, seed, batches). Metrics per proxy: ``value`` (None when its pass failed numerically),
+    ``seconds`` (wall; a group member: its equal share of the pass), ``cpu_seconds`` (CPU time of
+    this process, shared the same way: the cost on a busy machine) and ``flag`` (why the value is
+    a limit or an error, or None)."""
 
     batches: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     channels: tuple[int, ...]
     num_classes: int = 10
     seed: int = 0
     device: str = "cpu"
+    deadline: float | None = None
 
-    def __call__(self, unit: tuple[int, tuple[str, ...]]) -> dict[str, dict[str, Any]]:
+    def __call__(self, unit: tuple[int, tuple[str, ...]]) -> dict[str, dict[str, Any]] | None:
         from .. import proxies
         from ..spaces import build_cell_network, index_to_str
 
+        if self.deadline is not None and time.time() > self.deadline:
+            return None
         index, names = unit
+        groups = proxies.passes(names)  # KeyError for an unknown name, before any work
         dev = torch.device(self.device)
         batches = [(x.to(dev), y.to(dev)) for x, y in self.batches]
         torch.manual_seed(self.seed)
         net = build_cell_network(self.channels, index_to_str(int(index)), self.num_classes,
                                  batches[0][0].shape[1]).to(dev)
         out: dict[str, dict[str, Any]] = {}
-        for name in names:
+        for group in groups:
             torch.manual_seed(self.seed)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
-                res = proxies.score(name, net, batches)
-                out[name] = {"value": res.value, "seconds": res.seconds, "flag": res.flag}
+                for name, res in proxies.score_many(group, net, batches).items():
+                    out[name] = {"value": res.value, "seconds": res.seconds, "flag": res.flag}
             except ValueError as exc:  # numerical failure of this arch: recorded, the study goes on
-                out[name] = {"value": None, "seconds": time.perf_counter() - t0, "flag": f"error: {exc}"}
-        return out
+                share = (time.perf_counter() - t0) / len(group)
+                out.update({n: {"value": None, "seconds": share, "flag": f"error: {exc}"} for n in group})
+            cpu = (time.process_time() - c0) / len(group)
+            for n in group:
+                out[n]["cpu_seconds"] = cpu
+        del net
+        _release_memory()
+        return {n: out[n] for n in names}
+
+
+def _release_memory() -> None:
+    """Give freed heap back to the OS (glibc ``malloc_trim``), so a long-lived worker's memory does
+    not creep up arch after arch; nothing elsewhere."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 @dataclass
 class ScoreResult:
+    """``rows``: one per arch with a stored value; ``summary``: per proxy and aggregate: name,
+    archs, flagged, median_seconds (an aggregate: :func:`nasbeff.proxies.charged_seconds` of its
+    parts), spearman (a Correlation with CI) or None; ``left``: archs not started (time limit)."""
+
     rows: list[dict]
     names: tuple[str, ...]
     n_total: int
-    summary: list[dict]  # per proxy: name, archs, flagged, median_seconds, spearman (+ CI) or None
+    summary: list[dict]
     truth_note: str
     out: Path | None
+    left: int = 0
+
+    def table(self, truth: str) -> tuple[str, list[str], list[list[str]]]:
+        """(title, columns, rows) of the summary table the CLI prints."""
+        def num(v: float) -> str:
+            return "n/a" if v is None or np.isnan(v) else f"{v:.3f}"
+
+        with_rho = any(s["spearman"] is not None for s in self.summary)
+        cols = ["proxy", "archs", "flagged", "median s/arch"] + ([f"Spearman vs {truth} [95% CI]"] if with_rho else [])
+        rows = [[s["proxy"], str(s["archs"]), str(s["flagged"]), num(s["median_seconds"])] +
+                ([] if not with_rho else ["n/a"] if (c := s["spearman"]) is None else
+                 [f"{c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, {c.spearman_ci[1]:+.2f}]"]) for s in self.summary]
+        return f"NB201 archs scored: {len(self.rows)} of {self.n_total}", cols, rows
 
 
 def proxy_batches(data: str, n_batches: int, batch_size: int, seed: int):
@@ -153,12 +221,13 @@ def score_key(index: int, proxy: str, dataset: str, chash: str, seed: int) -> Ru
 
 
 def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreResult:
-    """Score every (arch, proxy) pair not stored yet, then one row per arch with all values."""
-    from ..spaces import index_to_str, is_cut_off, nb201_channels
+    """Score every (arch, proxy) pair not stored yet (until ``cfg.time_limit``), then write one row
+    per arch with a stored value, from the store, with the aggregate columns (see the module docstring)."""
+    from ..spaces import nb201_channels
 
     indices = sample_archs(cfg.archs, cfg.sample or None, cfg.sample_seed)
     channels = nb201_channels(cfg.init_channels, cfg.cells)
-    names = cfg.proxies
+    names = cfg.base_proxies
     with ResultStore(cfg.store) as st, st.acquire_lease(f"nasbeff score ({len(indices)} archs)",
                                                          interval_s=LEASE_INTERVAL_S):
         batch_data, dataset = proxy_batches(cfg.data, cfg.batches, cfg.batch_size, cfg.seed)
@@ -166,26 +235,27 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
                   "batches": cfg.batches, "channels": list(channels), "num_classes": 10, "seed": cfg.seed}
         chash = config_hash(config)
         st.save_config(config)
-        units = []
-        for i in indices:
-            todo = tuple(n for n in names if not (cfg.resume and st.is_done(score_key(i, n, dataset, chash, cfg.seed))))
-            if todo:
-                units.append((i, todo))
-        job = ProxyJob(batch_data, tuple(channels), 10, cfg.seed, cfg.device)
+        stored = _stored(st, names, dataset, chash, cfg.seed) if cfg.resume else {}
+        units = [(i, todo) for i in indices if (todo := tuple(n for n in names if (i, n) not in stored))]
+        deadline = time.time() + 60 * cfg.time_limit if cfg.time_limit else None
+        job = ProxyJob(batch_data, tuple(channels), 10, cfg.seed, cfg.device, deadline)
         backend = make_backend(cfg.backend, cfg.threads, cfg.ray_address or None, cfg.ray_cpus or None, cfg.device,
                                workers=cfg.workers)
-        done = len(indices) - len(units)
+        done, left = len(indices) - len(units), 0
         on_progress(done, len(indices), f"scoring ({cfg.backend})")
 
         def commit(unit, result):
-            nonlocal done
+            nonlocal done, left
             index, todo = unit
+            if result is None:
+                left += 1
+                return
             with st.transaction():
                 for n in todo:
                     key = score_key(index, n, dataset, chash, cfg.seed)
                     if not cfg.resume:
                         st.unmark_done(key)
-                    st.record_epoch(key, None, result[n], overwrite=bool(st.epochs_done(key)))
+                    st.record_epoch(key, None, _storable(result[n]), overwrite=bool(st.epochs_done(key)))
                     st.mark_done(key)
             done += 1
             on_progress(done, len(indices), f"arch {index}")
@@ -194,26 +264,66 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
             backend.map_units(job, units, on_result=commit)
         finally:
             backend.close()
-        rows = []
-        for i in indices:
-            got = {n: next(iter(list(st.rows(**score_key(i, n, dataset, chash, cfg.seed).as_filter()))), None)
-                   for n in names}
-            if any(v is None for v in got.values()):
-                continue
-            row = {"index": i, "arch_str": index_to_str(i), "cut_off": bool(is_cut_off(index_to_str(i)))}
-            row.update({n: got[n].metrics["value"] for n in names})
-            row.update({f"{n}_seconds": got[n].metrics["seconds"] for n in names})
-            row["flags"] = "; ".join(f"{n}: {got[n].metrics['flag']}" for n in names if got[n].metrics["flag"])
-            rows.append(row)
+        rows = score_rows(indices, names, cfg.aggregates, _stored(st, names, dataset, chash, cfg.seed), cfg.proxies)
     if rows:
         write_csv(rows, cfg.out)
-    summary, note = _summary(rows, names, cfg.truth, cfg.shared)
-    return ScoreResult(rows, names, len(indices), summary, note, cfg.out if rows else None)
+    summary, note = _summary(rows, cfg.proxies, cfg.aggregates, cfg.truth, cfg.shared)
+    return ScoreResult(rows, cfg.proxies, len(indices), summary, note, cfg.out if rows else None, left)
 
 
-def _summary(rows: list[dict], names: tuple[str, ...], truth: str, shared: Path | None) -> tuple[list[dict], str]:
-    """Per proxy: archs with a value, flagged archs, median seconds and Spearman vs ``truth``."""
+def _storable(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The store keeps numbers finite (inf -> null): a limit value (``-inf``: cut off / ranked last)
+    also goes in as the text ``limit``, which :func:`_stored` reads back."""
+    v = metrics["value"]
+    return metrics if v is None or math.isfinite(v) else {**metrics, "limit": repr(float(v))}
+
+
+def _stored(st: ResultStore, names: tuple[str, ...], dataset: str, chash: str, seed: int) -> dict[tuple[int, str], dict]:
+    """(arch index, proxy) -> stored metrics of every finished pair of this config (one query);
+    ``value`` is the limit value (``-inf``) where one was stored."""
+    return {(int(r.key.arch), r.key.scorer): {**r.metrics, "value": float(r.metrics["limit"])}
+            if r.metrics.get("limit") else r.metrics
+            for r in st.rows(done=True, space="nb201", dataset=dataset, scorer=list(names), config_hash=chash,
+                             seed=seed)}
+
+
+def score_rows(indices: list[int], names: tuple[str, ...], aggregates: dict[str, list[str]],
+               stored: dict[tuple[int, str], dict], order: tuple[str, ...] = ()) -> list[dict]:
+    """CSV rows: ``index, arch_str, cut_off``, one column per proxy (empty where not stored) and
+    aggregate (``order`` first, then the other proxies of ``names``), ``<proxy>_seconds``,
+    ``flags``; one per arch of ``indices`` with any stored value.
+    Aggregates rank within these rows, over the archs that have every part (NaN elsewhere)."""
+    from ..proxies import rank_aggregate
+    from ..spaces import index_to_str, is_cut_off
+
+    columns = list(dict.fromkeys([*order, *names]))
+    rows = []
+    for i in indices:
+        got = {n: stored.get((i, n)) for n in names}
+        if all(v is None for v in got.values()):
+            continue
+        arch = index_to_str(i)
+        row: dict[str, Any] = {"index": i, "arch_str": arch, "cut_off": bool(is_cut_off(arch))}
+        for n in columns:  # the requested order, then the aggregates' other parts
+            row[n] = None if n in aggregates or got[n] is None else got[n]["value"]
+        row.update({f"{n}_seconds": None if m is None else m["seconds"] for n, m in got.items()})
+        row["flags"] = "; ".join(f"{n}: {m['flag']}" for n, m in got.items() if m is not None and m["flag"])
+        rows.append(row)
+    for agg in aggregates:
+        if rows:
+            vals = {p: np.array([np.nan if r[p] is None else r[p] for r in rows], dtype=float) for p in aggregates[agg]}
+            out = rank_aggregate(agg, vals, nan_policy="omit")
+            for r, v in zip(rows, out):
+                r[agg] = None if np.isnan(v) else float(v)
+    return rows
+
+
+def _summary(rows: list[dict], names: tuple[str, ...], aggregates: dict[str, list[str]], truth: str,
+             shared: Path | None) -> tuple[list[dict], str]:
+    """Per proxy and aggregate: archs with a value, flagged archs, median seconds (an aggregate: the
+    charged seconds of its parts) and Spearman vs ``truth``."""
     from ..evaluate import rank_correlation
+    from ..proxies import charged_seconds
 
     t, note = None, ""
     if truth and len(rows) >= 3:
@@ -223,12 +333,19 @@ def _summary(rows: list[dict], names: tuple[str, ...], truth: str, shared: Path 
             t = NB201Table(shared).column(truth, [r["index"] for r in rows])
         except (FileNotFoundError, KeyError) as e:
             note = f"no Spearman column: {e.args[0] if isinstance(e, KeyError) else e}"
+
+    def col(name: str) -> np.ndarray:
+        return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
+
     out = []
     for n in names:
-        vals = np.array([np.nan if r[n] is None else r[n] for r in rows], dtype=float)
-        secs = [r[f"{n}_seconds"] for r in rows]
-        item = {"proxy": n, "archs": int(np.isfinite(vals).sum()), "flagged": sum(f"{n}: " in r["flags"] for r in rows),
-                "median_seconds": float(np.median(secs)) if secs else float("nan"), "spearman": None}
+        vals = col(n)
+        parts = aggregates.get(n, [n])
+        secs = charged_seconds(parts, {p: col(f"{p}_seconds") for p in parts}) if rows else np.array([])
+        secs = secs[np.isfinite(secs)]
+        item = {"proxy": n, "archs": int(np.isfinite(vals).sum()),
+                "flagged": sum(any(f"{p}: " in r["flags"] for p in parts) for r in rows),
+                "median_seconds": float(np.median(secs)) if secs.size else float("nan"), "spearman": None}
         if t is not None:
             try:
                 with warnings.catch_warnings():

@@ -30,9 +30,10 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
+from ..proxies.aggregate import is_aggregate_name, parse_aggregate_name
 from ..search import (
-    DEFAULT_BUDGETS, NATS_EPOCHS, Trajectory, make_optimizer, make_scorer, scorer_from_csv,
-    summarize, table_scorer,
+    DEFAULT_BUDGETS, NATS_EPOCHS, Trajectory, aggregate_scorer_from_csv, make_optimizer, make_scorer,
+    scorer_from_csv, summarize, table_scorer,
 )
 from ..spaces import SPACE_NAMES, SearchSpace, get_space
 from ._common import Progress, check_writable, parse_names
@@ -58,7 +59,10 @@ class SearchConfig:
 
     ``methods`` / ``scorers``: tuples (or comma-separated strings); ``beff`` scores with
     ``pool_column`` of ``pool_csv`` (charged ``cost_column`` seconds); ``in_pool`` restricts every
-    scorer to the archs of ``pool_csv``. Runs use seeds ``seed .. seed + seeds - 1``; the CSV holds
+    scorer to the archs of ``pool_csv``. ``warmup_scorer`` may also be a rank aggregate of
+    ``pool_csv`` columns (``rank:meco+aznas_trainability+flops``, a ``nasbeff score`` CSV): ranked
+    within each warm-up pool, drawn from the CSV's archs that have every part, each warm-up
+    evaluation charged its parts' measured seconds (:func:`~nasbeff.search.aggregate_scorer_from_csv`). Runs use seeds ``seed .. seed + seeds - 1``; the CSV holds
     ``points`` evenly spaced budgets per run plus the report budgets up to ``budget``. ``space``:
     ``nb201`` (alias ``tss``) or ``nats-size`` (alias ``sss``). ``shared``: the ground truth (NB201:
     the data folder, default ``../shared/data`` or ``$NASBEFF_SHARED_DATA``; NATS-size: a size CSV
@@ -88,7 +92,12 @@ class SearchConfig:
         object.__setattr__(self, "methods", parse_names(self.methods, "--method", get_args(Method)))
         object.__setattr__(self, "scorers", parse_names(self.scorers, "--scorer", SPACE_SCORERS[space]))
         warm = "warmup_rea" in self.methods
-        parse_names([self.warmup_scorer], "--warmup-scorer", SPACE_SCORERS[space] if warm else get_args(ScorerName))
+        if self.warmup_is_aggregate:
+            parse_aggregate_name(self.warmup_scorer)  # ValueError for a malformed aggregate
+            if space != "nb201":
+                raise ValueError("an aggregate --warmup-scorer needs --space nb201 (its parts come from --pool-csv)")
+        else:
+            parse_names([self.warmup_scorer], "--warmup-scorer", SPACE_SCORERS[space] if warm else get_args(ScorerName))
         for name in ("warmup_pool", "seeds", "seed", "points"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -110,10 +119,15 @@ class SearchConfig:
         check_writable(self.out, "--out")
 
     @property
+    def warmup_is_aggregate(self) -> bool:
+        """True when ``warmup_scorer`` is a rank aggregate of ``pool_csv`` columns (``rank:a+b``)."""
+        return is_aggregate_name(self.warmup_scorer)
+
+    @property
     def needs_pool_csv(self) -> bool:
         """True when a scorer or the pool comes from ``pool_csv``."""
-        return self.in_pool or "beff" in self.scorers or (self.warmup_scorer == "beff" and
-                                                          "warmup_rea" in self.methods)
+        return self.in_pool or "beff" in self.scorers or ("warmup_rea" in self.methods and (
+            self.warmup_scorer == "beff" or self.warmup_is_aggregate))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,13 +272,15 @@ class SearchResult:
 def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[str], Any]:
     """``get(name) -> Scorer`` for this config (built once per name)."""
     beff = pool = None
-    if cfg.needs_pool_csv:
+    if cfg.in_pool or "beff" in (*cfg.scorers, cfg.warmup_scorer):
         beff = scorer_from_csv(cfg.pool_csv, cfg.pool_column, cfg.cost_column, name="beff", space=space)
         pool = beff.pool if cfg.in_pool else None
 
     def get(name: str):
         if name == "beff":
             return beff
+        if is_aggregate_name(name):
+            return aggregate_scorer_from_csv(cfg.pool_csv, name, space=space)
         if cfg.space == "nb201":
             return make_scorer(name, view, pool=pool)
         return table_scorer(view, "c10_valid", "train_time_s_c10valid", cost_scale=NATS_EPOCHS / SIZE_FULL_EPOCHS,

@@ -1,0 +1,130 @@
+"""Issue 13, part 3: rank agreement of every scorer column of the 3,000-arch CSV with the NB201 ground
+truth, next to the published whole-space figures. Public API only (nasbeff.benchmarks, nasbeff.evaluate).
+
+    python experiments/nb201_scale/report.py [--scores benchmarks_data/nb201_cifar10_proxies_3000.csv]
+        [--out experiments/nb201_scale/results.md] [--n-boot 2000]
+
+For each scorer column (every column except ``index``, ``arch_str``, ``cut_off``, ``flags`` and
+``*_seconds``): Spearman rho and Kendall tau with percentile-bootstrap 95% CIs
+(:func:`nasbeff.evaluate.rank_correlation`) against ``c10_test`` (NB201 CIFAR-10 test accuracy, seed
+mean) and ``naslib_val_c10`` (NASLib's single-seed validation accuracy, the NAS-Bench-Suite-Zero
+label), over all archs of the CSV with a value ("with cut-off") and without the cut-off archs
+(input disconnected from the output; 341 of the whole space). ``-inf`` (cannot be scored) ranks
+last: values are replaced by their ranks (ties averaged) before the correlations, so those archs
+count; empty cells (not computed) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import rankdata
+
+from nasbeff.benchmarks import NB201Table
+from nasbeff.evaluate import rank_correlation
+from nasbeff.spaces import is_cut_off
+
+#: Published whole-space Spearman rho on NB201 CIFAR-10, by column.
+PUBLISHED: dict[str, str] = {
+    "meco": "0.894 (MeCo)",
+    "naswot": "0.76-0.80 (NASWOT)",
+    "jacov": "0.76-0.80 (NASWOT family)",
+    "zico": "0.80 (ZiCo)",
+    "synflow": "0.76 (NB-Suite-Zero)",
+    "rank:aznas_expressivity+aznas_progressivity+aznas_trainability+aznas_complexity": "0.913 (AZ-NAS notebook)",
+    "rank:vkdnw_single+jacov+aznas_expressivity+aznas_trainability+flops": "0.919 (VKDNW_agg)",
+}
+TRUTHS = ("c10_test", "naslib_val_c10")
+NOT_SCORES = {"index", "arch_str", "cut_off", "flags"}
+
+
+def read_scores(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """(indices, column -> values with NaN for empty cells, cut-off mask) of a score CSV."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        fields = list(reader.fieldnames or [])
+    if "index" not in fields or not rows:
+        raise ValueError(f"{path}: needs an index column and at least one row")
+    idx = np.array([int(r["index"]) for r in rows])
+    cols = {c: np.array([float(r[c]) if r[c] not in ("", "None") else math.nan for r in rows])
+            for c in fields if c not in NOT_SCORES and not c.endswith("_seconds")}
+    if "cut_off" in fields:
+        cut = np.array([r["cut_off"] == "True" for r in rows])
+    else:
+        cut = np.array([is_cut_off(r["arch_str"]) for r in rows])
+    return idx, cols, cut
+
+
+def as_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks of the present values (``-inf`` lowest, ties averaged), NaN where missing."""
+    out = np.full(values.shape, math.nan)
+    ok = ~np.isnan(values)
+    out[ok] = rankdata(values[ok])
+    return out
+
+
+def table(cols: dict[str, np.ndarray], truth: dict[str, np.ndarray], keep: np.ndarray, n_boot: int) -> list[dict]:
+    """One row per column: n, and per truth rho/tau with CIs, on the archs of ``keep``."""
+    rows = []
+    for name, v in cols.items():
+        row = {"scorer": name, "n": int((~np.isnan(v[keep])).sum())}
+        for t, tv in truth.items():
+            try:
+                c = rank_correlation(as_ranks(v[keep]), tv[keep], n_boot=n_boot)
+                row[t] = (c.spearman, c.spearman_ci, c.kendall, c.kendall_ci)
+            except ValueError:
+                row[t] = None
+        rows.append(row)
+    rows.sort(key=lambda r: -(r["c10_test"][0] if r.get("c10_test") else -9))
+    return rows
+
+
+def _cell(v) -> str:
+    return "n/a" if v is None else f"{v[0]:.3f} [{v[1][0]:.2f}, {v[1][1]:.2f}]"
+
+
+def markdown(rows: list[dict], title: str) -> list[str]:
+    lines = [f"## {title}", "", "| scorer | n | Spearman vs c10_test | Kendall vs c10_test | Spearman vs naslib_val_c10 "
+             "| Kendall vs naslib_val_c10 | published (whole space) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = []
+        for t in TRUTHS:
+            v = r.get(t)
+            cells += [_cell(None if v is None else (v[0], v[1])), _cell(None if v is None else (v[2], v[3]))]
+        lines.append(f"| `{r['scorer']}` | {r['n']} | " + " | ".join(cells) + f" | {PUBLISHED.get(r['scorer'], '')} |")
+    return lines + [""]
+
+
+def report(scores: Path, truth: dict[str, np.ndarray] | None, n_boot: int) -> str:
+    """The Markdown report of ``scores``; ``truth``: column -> values over the whole space (default:
+    :data:`TRUTHS` of the NB201 table)."""
+    idx, cols, cut = read_scores(scores)
+    if truth is None:
+        t = NB201Table()
+        truth = {c: t.column(c) for c in TRUTHS}
+    tv = {c: np.asarray(v, dtype=float)[idx] for c, v in truth.items()}
+    lines = [f"# NB201 CIFAR-10 scorers on {len(idx)} archs ({scores.name})", "",
+             f"Spearman / Kendall with 95% bootstrap CIs ({n_boot} resamples, seed 0). -inf ranks last. "
+             f"{int(cut.sum())} cut-off archs in the file.", ""]
+    lines += markdown(table(cols, tv, np.ones(len(idx), bool), n_boot), f"with cut-off archs (n = {len(idx)})")
+    lines += markdown(table(cols, tv, ~cut, n_boot), f"without cut-off archs (n = {int((~cut).sum())})")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scores", type=Path, default=Path("benchmarks_data/nb201_cifar10_proxies_3000.csv"))
+    ap.add_argument("--out", type=Path, default=Path("experiments/nb201_scale/results.md"))
+    ap.add_argument("--n-boot", type=int, default=2000)
+    args = ap.parse_args()
+    args.out.write_text(report(args.scores, None, args.n_boot) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

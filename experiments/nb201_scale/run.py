@@ -1,0 +1,143 @@
+"""Issue 13, part 3: score the seeded 3,000-arch NB201 sample (and the cheap scorers over all 15,625)
+by ``nasbeff score``, in time-limited chunks; one command, rerun until it says "all tiers done".
+
+    python experiments/nb201_scale/run.py --minutes 85
+
+Reads ``config.json`` beside this file: the sample (pool, size, seed), the batch protocol and the
+tiers (which proxies on which archs, in order). Each tier is one resumable ``nasbeff score`` call
+(same store for all, so nothing is scored twice), given the minutes left; every call runs under
+``benchmarks/bench_score_memory.py`` (peak PSS of the process tree, CPU time) and its record is
+appended to ``runs/nb201_scale/chunks.jsonl``. When every tier is complete, the tier CSVs are
+merged by index into ``merged_out`` (the sample's archs; subset-tier columns empty outside the
+subset). ``--dry-run`` prints the commands only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nasbeff.benchmarks import shared_data_dir
+from nasbeff.runs._common import parse_indices, sample_archs
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def tier_archs(cfg: dict, tier: dict) -> list[int]:
+    """The archs of a tier: the seeded sample, its seeded subset, or an explicit range."""
+    pool = parse_indices(cfg["sample"]["pool"])
+    sample = sample_archs(pool, cfg["sample"]["size"], cfg["sample"]["seed"])
+    if tier["archs"] == "sample":
+        return sample
+    if tier["archs"] == "subset":
+        sub = sample_archs(pool, tier["subset"], cfg["sample"]["seed"])
+        if not set(sub) <= set(sample):
+            raise ValueError(f"the {tier['subset']}-arch subset is not inside the sample (numpy's choice changed?)")
+        return sub
+    return parse_indices(tier["archs"])
+
+
+def score_command(cfg: dict, tier: dict, data: Path, minutes: float) -> list[str]:
+    """The ``nasbeff score`` call of one tier (the sample and its subset as ``--sample`` of the pool,
+    which :func:`tier_archs` checks to be nested)."""
+    b, smp = cfg["batch_protocol"], cfg["sample"]
+    tier_archs(cfg, tier)
+    archs = {"sample": ["--archs", smp["pool"], "--sample", str(smp["size"]), "--sample-seed", str(smp["seed"])],
+             "subset": ["--archs", smp["pool"], "--sample", str(tier.get("subset", 0)), "--sample-seed",
+                        str(smp["seed"])]}.get(tier["archs"], ["--archs", tier["archs"]])
+    return [sys.executable, "-m", "nasbeff", "score", "--data", str(data), *archs,
+            "--proxies", ",".join(tier["proxies"]),
+            "--batch-size", str(b["batch_size"]), "--batches", str(b["batches"]), "--seed", str(b["seed"]),
+            "--init-channels", str(b["init_channels"]), "--cells", str(b["cells"]),
+            "--workers", str(cfg["workers"]), "--threads", str(cfg["threads"]), "--store", cfg["store"],
+            "--out", tier["out"], "--time-limit", f"{minutes:.2f}", "--quiet"]
+
+
+def tier_done(tier_csv: Path, n_archs: int, proxies: list[str]) -> bool:
+    """True when the tier's CSV has every arch with every proxy column filled (or its error flagged)."""
+    if not tier_csv.is_file():
+        return False
+    with open(tier_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return len(rows) == n_archs and all(r.get(p, "") != "" or f"{p}: error" in r["flags"]
+                                        for r in rows for p in proxies if ":" not in p)
+
+
+def merge(cfg: dict) -> Path:
+    """The sample's rows with the columns of every tier CSV that covers sample archs."""
+    sample = cfg["tiers"][0]
+    with open(REPO / sample["out"], newline="") as f:
+        rows = {int(r["index"]): r for r in csv.DictReader(f)}
+    fields = list(next(iter(rows.values())))
+    for tier in cfg["tiers"][1:]:
+        with open(REPO / tier["out"], newline="") as f:
+            reader = csv.DictReader(f)
+            extra = [c for c in reader.fieldnames if c not in fields and c != "flags"]
+            for r in reader:
+                if int(r["index"]) in rows:
+                    rows[int(r["index"])].update({c: r[c] for c in extra})
+                    if r["flags"]:
+                        rows[int(r["index"])]["flags"] = "; ".join(filter(None, [rows[int(r["index"])]["flags"],
+                                                                                 r["flags"]]))
+        fields[fields.index("flags"):fields.index("flags")] = extra
+    out = REPO / cfg["merged_out"]
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
+        w.writeheader()
+        w.writerows(rows[i] for i in sorted(rows))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, default=HERE / "config.json")
+    ap.add_argument("--minutes", type=float, default=85.0, help="length of this chunk (all tiers together)")
+    ap.add_argument("--data", type=Path, default=None, help="CIFAR-10 tar/folder (default: the config's, under "
+                                                            "the shared data folder)")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    args = ap.parse_args()
+    cfg = json.loads(args.config.read_text())
+    data = args.data or (shared_data_dir() or Path("../shared/data")) / cfg["data"]
+    end = time.time() + 60 * args.minutes
+    log = REPO / Path(cfg["store"]).parent / "chunks.jsonl"
+    for tier in cfg["tiers"]:
+        n = len(tier_archs(cfg, tier))
+        if tier_done(REPO / tier["out"], n, tier["proxies"]):
+            continue
+        left = (end - time.time()) / 60
+        if left < 1:
+            print(f"chunk time spent; rerun to continue with tier {tier['name']}")
+            return 0
+        cmd = score_command(cfg, tier, data, left)
+        if args.dry_run:
+            print(f"# tier {tier['name']} ({n} archs)\n" + " ".join(cmd))
+            continue
+        mem = log.parent / f"mem_{tier['name']}_{int(time.time())}.json"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        rc = subprocess.call([sys.executable, str(REPO / "benchmarks" / "bench_score_memory.py"), "--out", str(mem),
+                              "--", *cmd], cwd=REPO)
+        rec = json.loads(mem.read_text())
+        rec.pop("samples")
+        rec["command"] = f"nasbeff score (tier {tier['name']}, {n} archs)"
+        with open(log, "a") as f:
+            f.write(json.dumps({"tier": tier["name"], **rec}) + "\n")
+        if rc != 0:
+            print(f"tier {tier['name']}: nasbeff score exited with {rc}; see above")
+            return rc
+        if not tier_done(REPO / tier["out"], n, tier["proxies"]):
+            print(f"chunk time spent inside tier {tier['name']}; rerun to continue")
+            return 0
+    if args.dry_run:
+        return 0
+    print(f"all tiers done; wrote {merge(cfg)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

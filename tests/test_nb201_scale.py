@@ -1,0 +1,79 @@
+"""experiments/nb201_scale: the report on a made-up score CSV, the run's config and commands."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nasbeff.spaces import index_to_str, is_cut_off
+
+HERE = Path(__file__).resolve().parents[1] / "experiments" / "nb201_scale"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"nb201_scale_{name}", HERE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_report_on_a_made_up_csv(tmp_path):
+    report = _load("report")
+    idx = np.arange(0, 120)
+    cut = np.array([is_cut_off(index_to_str(int(i))) for i in idx])
+    assert cut.sum() >= 3
+    truth_c10 = np.full(15625, np.nan)
+    truth_c10[idx] = np.where(cut, 10.0, 50 + idx * 0.3)
+    truth_val = truth_c10.copy()
+    truth_val[idx[:10]] = truth_val[idx[:10]][::-1]  # the second label disagrees on the first 10
+    good = np.where(cut, -math.inf, idx.astype(float))  # perfect order, cut-off archs last
+    half = np.where(idx < 60, np.nan, good)  # computed on a subset only
+    with open(tmp_path / "s.csv", "w") as f:
+        f.write("index,arch_str,cut_off,good,half,good_seconds,flags\n")
+        for k, i in enumerate(idx):
+            h = "" if np.isnan(half[k]) else repr(float(half[k]))
+            f.write(f"{i},{index_to_str(int(i))},{bool(cut[k])},{float(good[k])!r},{h},0.5,\n")
+    text = report.report(tmp_path / "s.csv", {"c10_test": truth_c10, "naslib_val_c10": truth_val}, n_boot=50)
+    with_cut = text.split("## without")[0]
+    line = next(ln for ln in with_cut.splitlines() if ln.startswith("| `good`"))
+    # -inf counted (ranked last, like their 10 % accuracy): a perfect ranking over all 120
+    assert f"| `good` | {len(idx)} | 1.000 [1.00, 1.00] | 1.000 [1.00, 1.00] |" in line
+    half_line = next(ln for ln in with_cut.splitlines() if ln.startswith("| `half`"))
+    assert half_line.startswith("| `half` | 60 | 1.000")
+    without = text.split("## without")[1]
+    assert f"(n = {int((~cut).sum())})" in without and "good_seconds" not in text
+    # a noisy column against scipy directly
+    rng = np.random.default_rng(0)
+    noisy = idx + rng.normal(0, 40, len(idx))
+    cols = {"noisy": noisy}
+    keep = ~cut
+    rows = report.table(cols, {"c10_test": truth_c10[idx]}, keep, n_boot=50)
+    assert rows[0]["c10_test"][0] == pytest.approx(stats.spearmanr(noisy[keep], truth_c10[idx][keep]).statistic)
+    assert rows[0]["c10_test"][2] == pytest.approx(stats.kendalltau(noisy[keep], truth_c10[idx][keep]).statistic)
+    assert report.PUBLISHED["meco"].startswith("0.894")
+    with pytest.raises(ValueError, match="needs an index column"):
+        (tmp_path / "bad.csv").write_text("a,b\n")
+        report.read_scores(tmp_path / "bad.csv")
+
+
+def test_config_sample_and_commands():
+    run = _load("run")
+    cfg = json.loads((HERE / "config.json").read_text())
+    sample = run.tier_archs(cfg, cfg["tiers"][0])
+    subset = run.tier_archs(cfg, cfg["tiers"][1])
+    assert len(sample) == 3000 and min(sample) >= 200 and len(set(sample)) == 3000
+    assert len(subset) == 1000 and set(subset) <= set(sample)
+    assert len(run.tier_archs(cfg, cfg["tiers"][2])) == 15625
+    from nasbeff import proxies
+
+    listed = {p for t in cfg["tiers"] for n in t["proxies"] for p in (n.split(":")[1].split("+") if ":" in n else [n])}
+    assert set(proxies.available()) - listed == {"naswot_v1"}  # the alias of jacov
+    cmd = run.score_command(cfg, cfg["tiers"][0], Path("c.tar.gz"), 80.0)
+    assert cmd[3:] [:8] == ["score", "--data", "c.tar.gz", "--archs", "200-15624", "--sample", "3000", "--sample-seed"]
+    assert "--time-limit" in cmd and cmd[cmd.index("--time-limit") + 1] == "80.00"
