@@ -61,7 +61,7 @@ def mlp(sizes, bias=False, seed=0):
 def mlp_local_P_loops(net: nn.Sequential, x, y) -> np.ndarray:
     """P[(l: j,i), (l+1: k,j)] = sum_n sigma'_j(n) g_k(n) z_i(n), entry by entry (issue formula)."""
     Ws = [m.weight.detach() for m in net if isinstance(m, nn.Linear)]
-    zs, outs, acts = [x], [], []
+    zs, outs = [x], []
     h = x
     for k, W in enumerate(Ws):
         a = (h @ W.T).requires_grad_(True) if k == 0 else h @ W.T
