@@ -73,7 +73,8 @@ def test_config_sample_and_commands():
     from nasbeff import proxies
 
     listed = {p for t in cfg["tiers"] for n in t["proxies"] for p in (n.split(":")[1].split("+") if ":" in n else [n])}
-    assert set(proxies.available()) - listed == {"naswot_v1"}  # the alias of jacov
+    assert set(proxies.available()) - listed == set(cfg["excluded"])  # each with its reason in the config
+    assert not set(cfg["excluded"]) & listed
     cmd = run.score_command(cfg, cfg["tiers"][0], Path("c.tar.gz"), 80.0)
     assert cmd[3:] [:8] == ["score", "--data", "c.tar.gz", "--archs", "200-15624", "--sample", "3000", "--sample-seed"]
     assert "--time-limit" in cmd and cmd[cmd.index("--time-limit") + 1] == "80.00"
