@@ -1,3 +1,6 @@
+"""Golden demo rows BEFORE the redesign: runs against the pre-redesign API (commit b99cf45, where
+``nasbeff.demo`` still existed); kept as the record of how demo_before.json was made. The
+comparison with today's code is after.py (see results.md)."""
 import json, torch
 torch.set_num_threads(1)
 from nasbeff.demo import RankDemoConfig, rank_demo
