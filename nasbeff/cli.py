@@ -210,6 +210,8 @@ def score(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip (arch, proxy) pairs already in the store; "
                                 "--no-resume scores everything again and replaces the stored values."),
     time_limit: float = typer.Option(0.0, help="Stop starting new archs after this many minutes (resumable chunks)."),
+    results: Path | None = typer.Option(None, help="(arch, proxy) values CSV to commit: pairs in it are not scored "
+                                        "again, finished ones merged in (resume in a fresh checkout)."),
     truth: str = typer.Option("c10_test", help="NB201 table column for the summary's Spearman rho ('' = none)."),
     shared: Path | None = SHARED,
     quiet: bool = typer.Option(False, help="No progress bar."),
@@ -227,7 +229,8 @@ def score(
                           sample=sample, sample_seed=sample_seed, batch_size=batch_size, batches=batches,
                           init_channels=init_channels, cells=cells, store=store, out=out, seed=seed, device=device,
                           threads=threads, workers=workers, backend=backend, ray_address=ray_address,
-                          ray_cpus=ray_cpus, resume=resume, truth=truth, shared=shared, time_limit=time_limit)
+                          ray_cpus=ray_cpus, resume=resume, truth=truth, shared=shared, time_limit=time_limit,
+                          results=results)
         with _progress(quiet) as on_progress:
             res = run_score(cfg, on_progress)
         for line in [f"({res.truth_note})"] * bool(res.truth_note) + [

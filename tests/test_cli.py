@@ -76,6 +76,46 @@ def test_score_writes_csv_resumes_and_rescores(tmp_path):
         [{k: r[k] for k in ("naswot", "synflow", "params")} for r in rows]
 
 
+def test_score_results_file_resumes_a_fresh_checkout(tmp_path, monkeypatch):
+    """--results: a committed (arch, proxy) file lets a run with an empty store score only what the
+    file lacks, and its CSV equals an uninterrupted run's, exactly (cut-off arch 10: -inf kept)."""
+    from nasbeff.runs.score import ProxyJob
+
+    seen: list[int] = []
+    call = ProxyJob.__call__
+    monkeypatch.setattr(ProxyJob, "__call__", lambda self, unit: (seen.append(unit[0]), call(self, unit))[1])
+    base = ["score", *TINY, "--proxies", "naswot,synflow,params"]
+    results = tmp_path / "committed.csv"
+    first = runner.invoke(app, [*base, "--archs", "9,10", "--store", str(tmp_path / "a.sqlite"), "--out",
+                                str(tmp_path / "a.csv"), "--results", str(results)])
+    assert first.exit_code == 0, first.output
+    lines = _csv(results)
+    assert len(lines) == 6 and {r["proxy"] for r in lines} == {"naswot", "synflow", "params"}
+    assert [r["value"] for r in lines if r["index"] == "10" and r["proxy"] == "naswot"] == ["-inf"]
+    seen.clear()
+    fresh = runner.invoke(app, [*base, "--archs", "9-11", "--store", str(tmp_path / "b.sqlite"), "--out",
+                                str(tmp_path / "b.csv"), "--results", str(results)])
+    assert fresh.exit_code == 0, fresh.output
+    assert seen == [11] and len(_csv(results)) == 9
+    whole = runner.invoke(app, [*base, "--archs", "9-11", "--store", str(tmp_path / "c.sqlite"), "--out",
+                                str(tmp_path / "c.csv")])
+    assert whole.exit_code == 0, whole.output
+    values = ("index", "cut_off", "naswot", "synflow", "params")
+    assert [{k: r[k] for k in values} for r in _csv(tmp_path / "b.csv")] == \
+        [{k: r[k] for k in values} for r in _csv(tmp_path / "c.csv")]
+    other = runner.invoke(app, [*base, "--archs", "9", "--seed", "1", "--store", str(tmp_path / "d.sqlite"), "--out",
+                                str(tmp_path / "d.csv"), "--results", str(results)])
+    assert other.exit_code == 0 and len(_csv(results)) == 12  # another config: its own lines, the others kept
+
+
+def test_score_results_not_a_results_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("index,arch_str\n1,x\n")
+    res = runner.invoke(app, ["score", *TINY, "--store", str(tmp_path / "s.sqlite"), "--results", str(bad)])
+    assert res.exit_code != 0 and "lacks the column(s) config_hash, proxy" in res.output
+    assert not (tmp_path / "s.sqlite").exists()
+
+
 def test_score_aggregates_shared_passes_and_chunks(tmp_path):
     """Group members share one pass (equal seconds); aggregates rank within the archs of the CSV,
     which is rewritten from the store after every chunk, a --time-limit chunk included."""

@@ -7,7 +7,9 @@ Reads ``config.json`` beside this file: the sample (pool, size, seed), the batch
 tiers (which proxies on which archs, in order). Each tier is one resumable ``nasbeff score`` call
 (same store for all, so nothing is scored twice), given the minutes left; every call runs under
 ``benchmarks/bench_score_memory.py`` (peak PSS of the process tree, CPU time) and its record is
-appended to ``runs/nb201_scale/chunks.jsonl``. When every tier is complete, the tier CSVs are
+appended to ``runs/nb201_scale/chunks.jsonl``. Every scored (arch, proxy) pair also goes into the
+config's ``results`` CSV (``nasbeff score --results``): commit it after each chunk, and a fresh
+checkout without the local store continues from it. When every tier is complete, the tier CSVs are
 merged by index into ``merged_out`` (the sample's archs; subset-tier columns empty outside the
 subset). ``--dry-run`` prints the commands only.
 """
@@ -56,7 +58,7 @@ def score_command(cfg: dict, tier: dict, data: Path, minutes: float) -> list[str
             "--batch-size", str(b["batch_size"]), "--batches", str(b["batches"]), "--seed", str(b["seed"]),
             "--init-channels", str(b["init_channels"]), "--cells", str(b["cells"]),
             "--workers", str(cfg["workers"]), "--threads", str(cfg["threads"]), "--store", cfg["store"],
-            "--out", tier["out"], "--time-limit", f"{minutes:.2f}", "--quiet"]
+            "--out", tier["out"], "--results", cfg["results"], "--time-limit", f"{minutes:.2f}", "--quiet"]
 
 
 def tier_done(tier_csv: Path, n_archs: int, proxies: list[str]) -> bool:

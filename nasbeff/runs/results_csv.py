@@ -78,3 +78,51 @@ def join_scores(rows: Iterable[dict], scores: Path) -> list[dict]:
     by_index = {int(r["index"]): r for r in srows}
     nan_row: dict[str, str] = {}
     return [{**r, **{f"zc_{c}": to_float(by_index.get(r["index"], nan_row).get(c)) for c in cols}} for r in rows]
+
+
+# ``nasbeff score --results``: one line per (arch, proxy) of a proxy config ------------------------------
+
+_SCORE_KEYS = ("index", "config_hash", "proxy")
+_SCORE_METRICS = ("value", "limit", "seconds", "cpu_seconds", "flag")
+
+
+def read_scores(path: Path, config_hash: str) -> dict[tuple[int, str], dict]:
+    """``{(index, proxy): metrics}`` of the lines of ``path`` with ``config_hash`` (``{}`` when the
+    file does not exist yet). Metrics as the store keeps them: ``value`` (None: the pass failed),
+    ``limit`` (``'-inf'`` where the value is a limit), ``seconds``, ``cpu_seconds``, ``flag``."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    fields, rows = read_csv(path, "--results")
+    missing = [k for k in (*_SCORE_KEYS, "value") if k not in fields]
+    if missing:
+        raise ValueError(f"--results {path} lacks the column(s) {', '.join(missing)}: not a nasbeff score results file")
+    out = {}
+    for r in rows:
+        if r["config_hash"] != config_hash:
+            continue
+        m: dict = {"value": None if r["value"] in ("", None) else to_float(r["value"])}
+        for k in ("seconds", "cpu_seconds"):
+            if r.get(k) not in ("", None):
+                m[k] = to_float(r[k])
+        m["flag"] = r.get("flag") or None
+        if r.get("limit"):
+            m["limit"] = r["limit"]
+        out[(int(r["index"]), r["proxy"])] = m
+    return out
+
+
+def merge_scores(path: Path, config_hash: str, pairs: Mapping[tuple[int, str], Mapping]) -> int:
+    """Add ``pairs`` (this config's ``{(index, proxy): metrics}``) to ``path``, keeping every other
+    line; returns the number of this config's lines afterwards. Floats are written exactly (.17g)."""
+    path = Path(path)
+    kept: dict[tuple[int, str, str], dict] = {}
+    if path.exists():
+        _, rows = read_csv(path, "--results")
+        kept = {(int(r["index"]), r["config_hash"], r["proxy"]): r for r in rows}
+    for (i, proxy), m in pairs.items():
+        kept[(int(i), config_hash, proxy)] = {"index": int(i), "config_hash": config_hash, "proxy": proxy,
+                                              **{k: m.get(k) for k in _SCORE_METRICS}}
+    rows = [kept[k] for k in sorted(kept)]
+    write_csv(rows, path, float_spec=".17g")
+    return sum(h == config_hash for _, h, _ in kept)

@@ -29,6 +29,7 @@ import torch
 from ..backends import check_backend, make_backend
 from ..store import ResultStore, RunKey, config_hash
 from ._common import Progress, check_device, check_writable, no_progress, sample_archs, write_csv
+from .results_csv import merge_scores, read_scores
 
 LEASE_INTERVAL_S = 10.0
 
@@ -60,6 +61,7 @@ class ScoreConfig:
     truth: str = "c10_test"
     shared: Path | None = None
     time_limit: float = 0.0
+    results: Path | None = None
 
     def __post_init__(self) -> None:
         check_backend(self.backend)  # unknown name, or ray not installed
@@ -86,6 +88,9 @@ class ScoreConfig:
             raise FileNotFoundError(f"--data {self.data} does not exist (give a CIFAR-10 folder or tar, or 'digits')")
         check_writable(self.store, "--store")
         check_writable(self.out, "--out")
+        if self.results is not None:
+            check_writable(self.results, "--results")
+            read_scores(self.results, "")  # a bad file: one line, before any work
         if self.backend == "local":  # on Ray the workers may have devices this driver lacks
             check_device(self.device)
 
@@ -235,6 +240,8 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
                   "batches": cfg.batches, "channels": list(channels), "num_classes": 10, "seed": cfg.seed}
         chash = config_hash(config)
         st.save_config(config)
+        if cfg.results is not None and cfg.resume:
+            _import_committed(st, read_scores(cfg.results, chash), names, dataset, chash, cfg.seed)
         stored = _stored(st, names, dataset, chash, cfg.seed) if cfg.resume else {}
         units = [(i, todo) for i in indices if (todo := tuple(n for n in names if (i, n) not in stored))]
         deadline = time.time() + 60 * cfg.time_limit if cfg.time_limit else None
@@ -264,11 +271,29 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
             backend.map_units(job, units, on_result=commit)
         finally:
             backend.close()
+            if cfg.results is not None:  # also on Ctrl-C: what is finished goes into the committed file
+                selected = set(indices)
+                merge_scores(cfg.results, chash, {k: m for k, m in _stored(st, names, dataset, chash, cfg.seed).items()
+                                                  if k[0] in selected})
         rows = score_rows(indices, names, cfg.aggregates, _stored(st, names, dataset, chash, cfg.seed), cfg.proxies)
     if rows:
         write_csv(rows, cfg.out)
     summary, note = _summary(rows, cfg.proxies, cfg.aggregates, cfg.truth, cfg.shared)
     return ScoreResult(rows, cfg.proxies, len(indices), summary, note, cfg.out if rows else None, left)
+
+
+def _import_committed(st: ResultStore, committed: dict[tuple[int, str], dict], names: tuple[str, ...],
+                      dataset: str, chash: str, seed: int) -> int:
+    """Put the pairs of a ``--results`` file (this config's lines) that the store lacks into it, in
+    one transaction: a fresh checkout resumes from the committed file. Returns how many."""
+    have = _stored(st, names, dataset, chash, seed)
+    new = {k: m for k, m in committed.items() if k[1] in names and k not in have}
+    with st.transaction():
+        for (index, name), m in new.items():
+            key = score_key(index, name, dataset, chash, seed)
+            st.record_epoch(key, None, _storable(m), overwrite=bool(st.epochs_done(key)))
+            st.mark_done(key)
+    return len(new)
 
 
 def _storable(metrics: dict[str, Any]) -> dict[str, Any]:
