@@ -10,15 +10,14 @@ refuses another schema, and a truncated or corrupt file, with a one-line
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import __version__
+from .atomic import atomic_write
 
 __all__ = ["CHECKPOINT_SCHEMA", "CheckpointError", "save_checkpoint", "load_checkpoint"]
 
@@ -39,22 +38,8 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> No
         raise ValueError(f"checkpoint payload keys {clash} are reserved for the checkpoint's own header")
     out = Path(path)
     data = {**payload, "schema": CHECKPOINT_SCHEMA, "nasbeff_version": __version__}
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(out.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    with atomic_write(out, "wb") as f:
+        torch.save(data, f)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = None) -> dict[str, Any]:

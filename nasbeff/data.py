@@ -22,7 +22,6 @@ import os
 import pickle
 import sys
 import tarfile
-import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .atomic import atomic_write
 from .datasets import (DATASETS, NORMALIZATION, SPLITS, canonical_dataset, canonical_split,  # noqa: F401
                        check_subset_size, dataset_stats, split_size)
 
@@ -403,19 +403,9 @@ def _warn_once(what: str, message: str) -> None:
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write ``path`` all-or-nothing (:func:`nasbeff.atomic.atomic_write`)."""
+    with atomic_write(path, "wb") as f:
+        write(f)
 
 
 def _content_key(kind: str, root: Path, files: Sequence[Path], cache: Path) -> str:

@@ -72,7 +72,6 @@ import socket
 import sqlite3
 import stat
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -980,22 +979,17 @@ class ResultStore:
         :meth:`rows` filters; returns the number of rows written.
         """
         out = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        from .atomic import atomic_write  # here: this module also loads on its own (tests/_store_worker.py)
+
         n = 0
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f, _translate(self.path), self._read():
-                names, records = self._snapshot(filters, done)
-                writer = csv.writer(f)
-                writer.writerow([*_ROW_FIELDS, *names])
-                for rec in records:
-                    row = rec.flat()
-                    writer.writerow(["" if row.get(c) is None else row[c] for c in (*_ROW_FIELDS, *names)])
-                    n += 1
-            os.replace(tmp, out)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_write(out, "w", newline="") as f, _translate(self.path), self._read():
+            names, records = self._snapshot(filters, done)
+            writer = csv.writer(f)
+            writer.writerow([*_ROW_FIELDS, *names])
+            for rec in records:
+                row = rec.flat()
+                writer.writerow(["" if row.get(c) is None else row[c] for c in (*_ROW_FIELDS, *names)])
+                n += 1
         return n
 
     def to_dataframe(self, *, done: bool | None = None, **filters: Any) -> pd.DataFrame:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
+
 NUM_NB201_ARCHS = 15625
 
 Progress = Callable[[int, int, str], None]
@@ -97,17 +99,13 @@ def check_device(device: str) -> str:
 
 
 def write_csv(rows: Sequence[dict], path: str | os.PathLike, float_spec: str = ".6g") -> None:
-    """Rows as CSV, atomically (tmp + os.replace); floats formatted with ``float_spec`` (6 significant
+    """Rows as CSV, all-or-nothing (:func:`nasbeff.atomic.atomic_write`); floats formatted with ``float_spec`` (6 significant
     digits; ``.17g`` round-trips a double exactly)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["index"])
         w.writeheader()
         for r in rows:
             w.writerow({k: (format(v, float_spec) if isinstance(v, float) else v) for k, v in r.items()})
-    os.replace(tmp, path)
 
 
 def read_csv(path: Path, what: str = "CSV") -> tuple[list[str], list[dict[str, str]]]:

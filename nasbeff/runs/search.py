@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..proxies.aggregate import is_aggregate_name, parse_aggregate_name
 from ..search import (
     DEFAULT_BUDGETS, NATS_EPOCHS, Trajectory, aggregate_scorer_from_csv, make_optimizer, make_scorer,
@@ -290,16 +291,14 @@ def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[st
 
 
 def _write_csv(rows: list[dict], out: Path) -> None:
-    """Rows as CSV, atomically (tmp + os.replace)."""
-    tmp = out.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    """Rows as CSV, all-or-nothing (:func:`nasbeff.atomic.atomic_write`)."""
+    with atomic_write(out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_FIELDS)
         for r in rows:
             found = r["best_index"] >= 0
             w.writerow([r["method"], r["scorer"], r["warmup_scorer"], r["seed"], f"{r['budget_s']:g}", r["evaluations"],
                         r["best_index"], r["best_arch_str"], f"{r['best_test_acc']:.4f}" if found else ""])
-    os.replace(tmp, out)
 
 
 def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
