@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -48,3 +50,24 @@ def test_noise_ceiling_and_nan_handling():
         rank_correlation([1.0, np.nan], [1.0, 2.0])
     with pytest.raises(ValueError, match="equal length"):
         rank_correlation([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("n", [4, 30, 450])
+def test_vectorised_bootstrap_equals_scipy_per_resample(n):
+    """The resamples' rho and tau-b, computed at once, are scipy's per resample (ties from repeated
+    archs and rounded scores; constant resamples NaN in both); above 400 archs tau-b falls back to scipy."""
+    from nasbeff.evaluate import _boot_indices, _boot_rho, _boot_tau
+
+    rng = np.random.default_rng(n)
+    s = np.round(rng.normal(size=n), 1)
+    t = s + rng.normal(size=n)
+    t[:3] = t[0]
+    idx = _boot_indices(n, 200, 0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rho = np.array([stats.spearmanr(s[i], t[i]).statistic for i in idx])
+        tau = np.array([stats.kendalltau(s[i], t[i]).statistic for i in idx])
+    np.testing.assert_allclose(_boot_rho(s, t, idx), rho, rtol=0, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(_boot_tau(s, t, idx), tau, rtol=0, atol=1e-12, equal_nan=True)
+    if n == 4:
+        assert np.isnan(rho).any()  # the NaN path is exercised
