@@ -127,3 +127,53 @@ def search_curves(groups: dict[str, dict[float, list[float]]], path: str | os.Pa
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def cost_signal_frontier(rows: Sequence[dict], path: str | os.PathLike, baselines: Sequence[str],
+                         beff: str = "beff_pred", free_at: float = 1.0, title: str = "") -> None:
+    """The cost/signal frontier: per protocol setting, Spearman rho [95 % CI] vs the wall seconds per
+    arch of its first k epochs, for the best same-run baseline (``baselines``: the one with the highest
+    rho at each k, named at the point) and for beta_eff's ``beff`` column; free scores (rows with
+    setting ``free``) as stars at ``free_at`` seconds. Rows: ``experiments/nb201_protocol/frontier.py``'s
+    CSV, cut-off archs excluded (``cut_off == 'excluded'``)."""
+    rows = [r for r in rows if r["cut_off"] == "excluded"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    settings = list(dict.fromkeys(r["setting"] for r in rows if r["setting"] != "free"))
+    for k, setting in enumerate(settings):
+        c = colours[k % len(colours)]
+        own = [r for r in rows if r["setting"] == setting]
+        for label, pick, style in (("best baseline", lambda rs: max(rs, key=lambda r: float(r["spearman"]))
+                                    if rs else None, "o-"), ("beta_eff", lambda rs: rs[0] if rs else None, "s--")):
+            pts = []
+            for e in sorted({int(r["epochs"]) for r in own}):
+                cand = [r for r in own if int(r["epochs"]) == e
+                        and (r["score"] in baselines if label == "best baseline" else r["score"] == beff)]
+                best = pick(cand)
+                if best is not None:
+                    pts.append(best)
+            if not pts:
+                continue
+            x = np.array([float(r["seconds_per_arch"]) for r in pts])
+            y = np.array([float(r["spearman"]) for r in pts])
+            err = np.array([y - [float(r["lo"]) for r in pts], [float(r["hi"]) for r in pts] - y])
+            ax.errorbar(x, y, yerr=err, fmt=style, color=c, ms=4, lw=1.2, capsize=2, alpha=0.9 if label != "beta_eff"
+                        else 0.6, label=f"{setting.split(':')[0]}: {label}")
+            if label == "best baseline":
+                for r, xi, yi in zip(pts, x, y):
+                    ax.annotate(r["score"], (xi, yi), textcoords="offset points", xytext=(3, 4), fontsize=6, color=c)
+    free = [r for r in rows if r["setting"] == "free"]
+    for j, r in enumerate(free):
+        y = float(r["spearman"])
+        ax.errorbar([free_at], [y], yerr=[[y - float(r["lo"])], [float(r["hi"]) - y]], fmt="*", ms=9, capsize=2,
+                    color=colours[(len(settings) + j) % len(colours)], label=f"free: {r['score']}")
+    ax.set_xscale("log")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("wall seconds per arch (one thread; free scores drawn at %g s)" % free_at)
+    ax.set_ylabel("Spearman rho vs NB201 c10_test (95 % CI)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

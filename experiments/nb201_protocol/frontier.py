@@ -9,7 +9,7 @@ TSE-EMA, LSV, BSV) and of beta_eff under every predictor variant, without and wi
 archs; plus the free points (#params, and any ``zc_*`` column of a ``--scores`` CSV).
 
     python experiments/nb201_protocol/frontier.py experiments/nb201_protocol/dev_F*_curves.csv \
-        [--scores runs/dev_scores.csv] --out experiments/nb201_protocol/frontier.csv
+        [--scores runs/dev_scores.csv] --out experiments/nb201_protocol/frontier.csv [--plot frontier.png]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--scores", type=Path, default=None, help="nasbeff score CSV of the same archs (free points)")
     ap.add_argument("--n-boot", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=Path("runs/frontier.csv"))
+    ap.add_argument("--plot", type=Path, default=None, help="PNG of the frontier (nasbeff.plots.cost_signal_frontier)")
     args = ap.parse_args()
     table = NB201Table()
     out = []
@@ -88,6 +89,11 @@ def main() -> None:
         print(f"{r['setting']:>40} k={r['epochs']:2d} {r['seconds_per_arch']:6.0f} s/arch {r['score']:>8} "
               f"rho {r['spearman']:+.3f} [{r['lo']:+.2f}, {r['hi']:+.2f}] n={r['n']}")
     print(f"wrote {args.out}")
+    if args.plot is not None:
+        from nasbeff.plots import cost_signal_frontier
+
+        cost_signal_frontier(out, args.plot, BASELINES, title=f"NB201 CIFAR-10, dev archs (n = {len(all_idx)})")
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
