@@ -245,7 +245,8 @@ def _convnext(dims: tuple[int, ...], depths: tuple[int, ...], n: int) -> tuple[n
 class ZooEntry:
     """One backbone: ``make(num_classes) -> (torchvision-style net, name of its head attribute)``;
     ``definition`` says which code defines it and what was changed; ``input_size`` and ``mean`` /
-    ``std`` are the inputs its weights expect."""
+    ``std`` are the inputs its weights expect; ``source_recipe`` overrides the pre-training config
+    for this backbone alone (pairs such as ``("optimizer", "adam")``; recorded in the manifest)."""
 
     name: str
     family: str
@@ -254,6 +255,7 @@ class ZooEntry:
     input_size: int = 32
     mean: tuple[float, ...] = CIFAR_STATS[0]
     std: tuple[float, ...] = CIFAR_STATS[1]
+    source_recipe: tuple[tuple[str, object], ...] = ()
 
     def params(self, num_classes: int = 5) -> int:
         """Parameters of the backbone with a ``num_classes`` head."""
@@ -282,8 +284,10 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in (
     ZooEntry("shufflenet_v2", "ShuffleNetV2", "torchvision ShuffleNetV2(stages_repeats=[2,4,2], "
              f"stages_out_channels=[24,48,96,192,512]); {_S1}, no max-pool",
              lambda n: _shufflenet([24, 48, 96, 192, 512], n)),
-    ZooEntry("squeezenet", "SqueezeNet", f"torchvision SqueezeNet('1_1'); {_S1} (padding 1); the head pools first",
-             _squeezenet),
+    ZooEntry("squeezenet", "SqueezeNet", f"torchvision SqueezeNet('1_1'); {_S1} (padding 1); the head pools "
+             "first, without the ReLU on its logits; pre-trained with Adam lr 1e-3 (no BatchNorm: under the zoo's "
+             "SGD lr 0.05 its features collapse in the first steps and it stays at chance)",
+             _squeezenet, source_recipe=(("optimizer", "adam"), ("lr", 1e-3))),
     ZooEntry("mnasnet", "MNASNet", f"torchvision MNASNet(alpha=0.5); {_S1}", lambda n: _mnasnet(0.5, n)),
     ZooEntry("efficientnet", "EfficientNet", "torchvision EfficientNet, 5 MBConvConfig stages (B0-like, "
              f"width_mult=0.5), no stochastic depth; {_S1}", lambda n: _efficientnet(0.5, n)),
@@ -322,8 +326,9 @@ def entry(name: str) -> ZooEntry:
 def _pooled_head(net: nn.Module, attr: str) -> nn.Module:
     """Detach ``net.<attr>`` as the head; the body then ends with pooled features."""
     head = getattr(net, attr)
-    if isinstance(net, SqueezeNet):  # its classifier pools after the 1x1 conv: pool first instead
-        net.classifier = nn.AdaptiveAvgPool2d(1)
+    if isinstance(net, SqueezeNet):  # its classifier pools after the 1x1 conv: pool first instead,
+        net.classifier = nn.AdaptiveAvgPool2d(1)  # and drop the ReLU on the logits: on pooled features
+        head = nn.Sequential(*(m for m in head if not isinstance(m, nn.ReLU)))  # it dies in the first steps
     else:
         setattr(net, attr, nn.Identity())
     spatial = any(isinstance(m, nn.Conv2d) or type(m).__name__ == "LayerNorm2d" for m in head.modules())

@@ -115,6 +115,23 @@ def test_pretrain_is_deterministic_resumable_and_refuses_another_config(tiny_cif
         _pretrain(tiny_cifar, tiny_zoo, lr=0.01)
 
 
+@pytest.mark.slow
+def test_pretrain_trains_a_changed_backbone_again_and_applies_its_own_recipe(tiny_cifar, tiny_zoo, tmp_path):
+    import json
+    import shutil
+
+    zoo_dir = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo, zoo_dir)
+    man = json.loads((zoo_dir / "manifest.json").read_text())
+    man["models"]["resnet8"]["definition"] = "an older definition"
+    (zoo_dir / "manifest.json").write_text(json.dumps(man))
+    res = run_pretrain(PretrainConfig(data=tiny_cifar, models=TINY_ZOO, out=zoo_dir, epochs=1, train_size=40))
+    assert res.trained == 1 and {r["name"]: r for r in res.rows}["resnet8"]["definition"] == zoo.ZOO["resnet8"].definition
+    sq = _pretrain(tiny_cifar, tmp_path / "sq", models=("squeezenet",)).rows[0]
+    assert sq["recipe"] == {"optimizer": "adam", "lr": 1e-3} and sq["source_test_acc"] >= 0
+    assert not any(isinstance(m, torch.nn.ReLU) for m in zoo.build("squeezenet").head.modules())  # logits can be < 0
+
+
 def _select_cfg(zoo_dir: Path, tmp_path: Path, **kw) -> SelectConfig:
     base = dict(zoo=zoo_dir, target="digits", train_size=60, valid_size=30, test_size=60, epochs=4, predict_at=(3, 4),
                 seeds=(0, 1), beta_samples=32, store=tmp_path / "sel.sqlite", out=tmp_path / "sel.csv", n_boot=50)

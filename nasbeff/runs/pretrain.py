@@ -6,9 +6,10 @@ the seed and the epoch) and run with one torch thread, so the same config gives 
 file, byte for byte, on the same torch build. ``<out>/<name>.pt`` holds the ``state_dict`` (keys
 ``body.*`` / ``head.*``, loadable with :func:`nasbeff.zoo.load_weights`); ``<out>/manifest.json``
 holds the config, its hash and per backbone: family, definition, params, feature_dim, file,
-sha256, source_test_acc, epochs, train_images, seconds. Resumable per backbone: a backbone whose
-manifest entry and file (same hash) exist is skipped; the manifest is rewritten atomically after
-each backbone. A folder pre-trained under another config is refused rather than mixed.
+sha256, source_test_acc, epochs, train_images, seconds, recipe (the backbone's own overrides of the
+config, :attr:`nasbeff.zoo.ZooEntry.source_recipe`). Resumable per backbone: a backbone whose manifest
+entry and file (same hash, same definition and recipe) exist is skipped; the manifest is rewritten
+atomically after each backbone. A folder pre-trained under another config is refused rather than mixed.
 """
 
 from __future__ import annotations
@@ -96,9 +97,9 @@ class PretrainJob:
         from ..train import EarlyTrainer, TrainConfig, accuracy
         from ..zoo import build, entry, file_sha256
 
-        c = self.config
-        src = load_source(self.data, c["train_size"], c["test_size"], seed=0)
         e = entry(name)
+        c = {**self.config, **dict(e.source_recipe)}
+        src = load_source(self.data, c["train_size"], c["test_size"], seed=0)
         torch.manual_seed(c["seed"])
         net = build(name, src.num_classes).to(self.device).to(memory_format=torch.channels_last)
         feed = Feeder(src, e.mean, e.std, e.input_size, c["batch_size"], c["seed"], c["augment"], self.device)
@@ -113,7 +114,7 @@ class PretrainJob:
         return {"family": e.family, "definition": e.definition, "params": sum(p.numel() for p in net.parameters()),
                 "feature_dim": net.feature_dim, "file": path.name, "sha256": file_sha256(path),
                 "source_test_acc": acc, "epochs": c["epochs"], "train_images": len(src.train),
-                "test_images": len(src.test), "seconds": seconds}
+                "test_images": len(src.test), "seconds": seconds, "recipe": dict(e.source_recipe)}
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -146,7 +147,7 @@ class PretrainResult:
 
 def run_pretrain(cfg: PretrainConfig, on_progress: Progress = no_progress) -> PretrainResult:
     """Pre-train every requested backbone not in the manifest yet (see the module docstring)."""
-    from ..zoo import file_sha256
+    from ..zoo import entry, file_sha256
 
     training = cfg.training()
     chash = config_hash(training)
@@ -157,10 +158,11 @@ def run_pretrain(cfg: PretrainConfig, on_progress: Progress = no_progress) -> Pr
         raise ValueError(f"{path} was pre-trained with another config ({man['config_hash']}, this one is {chash}); "
                          "choose another --out")
 
-    def done(name: str) -> bool:
-        item = man["models"].get(name)
+    def done(name: str) -> bool:  # same file, same definition and recipe (a changed backbone is trained again)
+        item, e = man["models"].get(name), entry(name)
         f = cfg.out / item["file"] if item else None
-        return bool(f is not None and f.is_file() and file_sha256(f) == item["sha256"])
+        return bool(f is not None and f.is_file() and file_sha256(f) == item["sha256"]
+                    and item.get("definition") == e.definition and item.get("recipe", {}) == dict(e.source_recipe))
 
     todo = [m for m in cfg.models if not done(m)]
     job = PretrainJob(str(Path(cfg.data).resolve()), training, str(cfg.out.resolve()), cfg.device)
