@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -205,6 +206,8 @@ def _shufflenet(out: list[int], n: int) -> tuple[nn.Module, str]:
 def _squeezenet(n: int) -> tuple[nn.Module, str]:
     net = SqueezeNet("1_1", num_classes=n)
     _stride1(net.features[0], padding=1)
+    # no ReLU on the logits: with the head on pooled features (see _pooled_head) it dies in the first steps
+    net.classifier = nn.Sequential(*(m for m in net.classifier if not isinstance(m, nn.ReLU)))
     return net, "classifier"
 
 
@@ -326,9 +329,8 @@ def entry(name: str) -> ZooEntry:
 def _pooled_head(net: nn.Module, attr: str) -> nn.Module:
     """Detach ``net.<attr>`` as the head; the body then ends with pooled features."""
     head = getattr(net, attr)
-    if isinstance(net, SqueezeNet):  # its classifier pools after the 1x1 conv: pool first instead,
-        net.classifier = nn.AdaptiveAvgPool2d(1)  # and drop the ReLU on the logits: on pooled features
-        head = nn.Sequential(*(m for m in head if not isinstance(m, nn.ReLU)))  # it dies in the first steps
+    if isinstance(net, SqueezeNet):  # its classifier pools after the 1x1 conv: pool first instead
+        net.classifier = nn.AdaptiveAvgPool2d(1)
     else:
         setattr(net, attr, nn.Identity())
     spatial = any(isinstance(m, nn.Conv2d) or type(m).__name__ == "LayerNorm2d" for m in head.modules())
@@ -413,9 +415,15 @@ def load_weights(name: str, path: str | os.PathLike) -> ZooNet:
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ValueError(f"{path}: not a state_dict (a dict of tensors)")
+    meta = getattr(sd, "_metadata", None)  # module versions (torchvision's MNASNet refuses a state_dict without)
     if not any(k.startswith(("body.", "head.")) for k in sd):
         attr = _head_attr(name)
-        sd = {("head." + k[len(attr) + 1:] if k.startswith(attr + ".") else "body." + k): v for k, v in sd.items()}
+
+        def ours(k: str) -> str:
+            return "head" + k[len(attr):] if k == attr or k.startswith(attr + ".") else "body" + ("." + k if k else "")
+
+        sd = {ours(k): v for k, v in sd.items()}
+        meta = None if meta is None else {ours(k): v for k, v in meta.items()}
     head_w = [v for k, v in sd.items() if k.startswith("head.") and k.endswith("weight") and v.ndim >= 2]
     if not head_w:
         raise ValueError(f"{path}: no classifier weights for {name} (expected head.* or the torchvision head's keys)")
@@ -428,5 +436,8 @@ def load_weights(name: str, path: str | os.PathLike) -> ZooNet:
         what = "; ".join(f"{label} {keys[:3]}{' ...' if len(keys) > 3 else ''}" for label, keys in
                          (("missing", missing), ("unexpected", extra), ("shape mismatch", shapes)) if keys)
         raise ValueError(f"{path}: not weights of {name} ({what})")
-    net.load_state_dict(sd)
+    state = OrderedDict(sd)
+    # a plain dict (nasbeff's own files, a user's re-saved one) carries no versions: this definition's
+    state._metadata = {**want._metadata, **(meta or {})}  # type: ignore[attr-defined]
+    net.load_state_dict(state)
     return net

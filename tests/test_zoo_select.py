@@ -44,12 +44,15 @@ def _torchvision_layout(net: zoo.ZooNet, attr: str) -> dict:
     return {(attr + k[4:] if k.startswith("head") else k[5:]): v for k, v in net.state_dict().items()}
 
 
-@pytest.mark.parametrize("name,attr", [("resnet8", "fc"), ("squeezenet", "classifier")])
+@pytest.mark.parametrize("name,attr", [("resnet8", "fc"), ("squeezenet", "classifier"), ("mnasnet", "classifier")])
 def test_user_weights_round_trip_in_both_layouts(tmp_path, name, attr):
+    """Also from plain dicts, which carry no module versions (pre-training writes one; torchvision's
+    MNASNet refused it: 'version should be set to 1 or 2 instead of None')."""
     torch.manual_seed(1)
     net = zoo.build(name, 7).eval()
     x = torch.randn(3, 3, 32, 32)
-    for layout, sd in (("nasbeff", net.state_dict()), ("torchvision", _torchvision_layout(net, attr))):
+    for layout, sd in (("nasbeff", net.state_dict()), ("nasbeff plain dict", dict(net.state_dict())),
+                       ("torchvision", _torchvision_layout(net, attr))):
         path = tmp_path / f"{layout}.pt"
         torch.save(sd, path)
         loaded = zoo.load_weights(name, path).eval()
