@@ -19,7 +19,7 @@ from .cli_common import DEBUG, _errors, _fmt, _progress, _table, console
 zoo_app = typer.Typer(no_args_is_help=True, help="The backbone zoo: list it, pre-train it on CIFAR-10 classes 0-4.")
 CONFIG = typer.Option(None, help="JSON file of fixed choices (experiments/model_selection/config.json); "
                                  "options given here override it.")
-_PATHS = ("data", "out", "zoo", "store")
+_PATHS = ("data", "out", "zoo", "store", "results")
 
 
 def _settings(config: Path | None, section: str, for_target: str | None = None, **given) -> dict:
@@ -125,6 +125,8 @@ def select(
     workers: int | None = typer.Option(None, help="Local worker processes, one torch thread each (default 1)."),
     device: str | None = typer.Option(None, help="torch device (default cpu)."),
     time_limit: float | None = typer.Option(None, help="Stop starting new runs after this many minutes."),
+    results: Path | None = typer.Option(None, help="CSV of every finished run (epochs, exact) to commit: a fresh "
+                                                   "checkout without --store resumes from it."),
     config: Path | None = CONFIG,
     debug: bool = DEBUG,
 ) -> None:
@@ -141,7 +143,8 @@ def select(
                            predict_at=_csv_ints(predict_at), seeds=_csv_ints(seeds), train_size=train_size,
                            valid_size=valid_size, test_size=test_size, batch_size=batch_size, lr=lr,
                            beta_samples=beta_samples, truth=truth, store=store, out=out, workers=workers,
-                           device=device, time_limit=time_limit, models=tuple(models.split(",")) if models else None)
+                           device=device, time_limit=time_limit, models=tuple(models.split(",")) if models else None,
+                           results=results)
         cfg = SelectConfig(**values)
         with _progress() as on_progress:
             res = run_select(cfg, on_progress)

@@ -300,6 +300,21 @@ def _normalise_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_units_csv(path: Path) -> list[dict[str, str]]:
+    """The lines of an :meth:`ResultStore.export_done` file (one clear error for any other file)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = list(reader.fieldnames or [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise StoreError(f"{path}: not a readable results file ({type(exc).__name__})") from None
+    missing = [c for c in (*_ROW_FIELDS, "metrics") if c not in fields]
+    if missing:
+        raise StoreError(f"{path} lacks the column(s) {', '.join(missing)}: not a results file of ResultStore.export_done")
+    return rows
+
+
 def _dumps(metrics: dict[str, Any]) -> str:
     return json.dumps(metrics, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
@@ -991,6 +1006,47 @@ class ResultStore:
                 writer.writerow(["" if row.get(c) is None else row[c] for c in (*_ROW_FIELDS, *names)])
                 n += 1
         return n
+
+    def export_done(self, path: str | os.PathLike[str], **filters: Any) -> int:
+        """Merge every finished unit matching the :meth:`rows` filters into the CSV ``path``: one line
+        per epoch, the key fields, ``epoch`` and ``metrics`` (the stored JSON text: exact). Lines of
+        other units already in ``path`` are kept, so one file can collect several runs. Commit it and
+        a fresh checkout resumes with :meth:`import_done`. Returns the number of units in the file."""
+        from .atomic import atomic_write  # here: this module also loads on its own (tests/_store_worker.py)
+
+        out = Path(path)
+        lines: dict[tuple, dict[str, str]] = {}
+        if out.exists():
+            for r in _read_units_csv(out):
+                lines[(*(r[f] for f in KEY_FIELDS), r["epoch"])] = r
+        for rec in self.rows(done=True, **filters):
+            fields = dict(zip(KEY_FIELDS, map(str, rec.key.as_tuple())))
+            lines[(*fields.values(), str(rec.epoch))] = {**fields, "epoch": str(rec.epoch), "metrics": _dumps(rec.metrics)}
+        with atomic_write(out, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=[*_ROW_FIELDS, "metrics"])
+            writer.writeheader()
+            writer.writerows(lines[k] for k in sorted(lines, key=lambda k: (*k[:5], int(k[5]), int(k[6]))))
+        return len({k[:6] for k in lines})
+
+    def import_done(self, path: str | os.PathLike[str]) -> int:
+        """Store every unit of ``path`` (a file of :meth:`export_done`) that this store does not have
+        yet: its epochs and its done marker in one transaction per unit. A unit stored here already
+        (done or not) is left as it is. Returns the number of units added."""
+        units: dict[RunKey, list[tuple[int | None, dict]]] = {}
+        for r in _read_units_csv(Path(path)):
+            key = RunKey(r["space"], r["arch"], r["dataset"], r["scorer"], r["config_hash"], int(r["seed"]))
+            epoch = int(r["epoch"])
+            units.setdefault(key, []).append((None if epoch == NO_EPOCH else epoch, json.loads(r["metrics"])))
+        added = 0
+        for key, epochs in units.items():
+            if self.epochs_done(key) or self.is_done(key):
+                continue
+            with self.transaction():
+                for epoch, metrics in epochs:
+                    self.record_epoch(key, epoch, metrics)
+                self.mark_done(key)
+            added += 1
+        return added
 
     def to_dataframe(self, *, done: bool | None = None, **filters: Any) -> pd.DataFrame:
         """The :meth:`to_csv` table as a pandas DataFrame (pandas is imported lazily)."""

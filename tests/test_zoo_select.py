@@ -19,7 +19,7 @@ from nasbeff.probe import attach_probe
 from nasbeff.runs.pretrain import PretrainConfig, run_pretrain
 from nasbeff.runs.select import SelectConfig, run_select
 from nasbeff.selection import load_target, selection_table
-from nasbeff.store import ResultStore
+from nasbeff.store import ResultStore, StoreError
 
 runner = CliRunner()
 TINY_ZOO = ("vgg_tiny_bn", "resnet8", "squeezenet")
@@ -179,6 +179,32 @@ def test_select_end_to_end_resumes_after_an_interruption_without_training_twice(
     assert {t["method"] for t in res.table} >= {"beff_pred_3", "lsv_4", "logme"}
     assert [p["epochs"] for p in res.paired] == [3, 4] and all(p.exists() for p in res.figures)
     assert cfg.out.read_text().splitlines()[0].startswith("model,family,params,source_acc,true_acc")
+
+
+@pytest.mark.slow
+def test_select_results_file_resumes_a_fresh_checkout_without_training(tiny_zoo, tmp_path, monkeypatch):
+    """--results: a time-limited chunk commits its finished runs; a checkout without the store
+    trains only what the file lacks, and the rows equal an uninterrupted run's."""
+    from nasbeff.runs import select as select_run
+
+    committed = tmp_path / "runs.csv"
+    first = run_select(_select_cfg(tiny_zoo, tmp_path / "a", seeds=(0,), results=committed))
+    lines = committed.read_text().splitlines()
+    assert lines[0] == "space,arch,dataset,scorer,config_hash,seed,epoch,metrics"
+    assert len(lines) == 1 + 3 * 4 + 3  # 3 models x 4 epochs, plus the 3 transfer scores
+    trained: list = []
+    call = select_run.SelectJob.__call__
+    monkeypatch.setattr(select_run.SelectJob, "__call__", lambda self, unit: (trained.append(unit), call(self, unit))[1])
+    again = run_select(_select_cfg(tiny_zoo, tmp_path / "b", seeds=(0,), results=committed))
+    assert trained == [] and [list(r) for r in again.rows] == [list(r) for r in first.rows]
+    for a, b in zip(again.rows, first.rows):
+        assert all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a), a["model"]  # NaN == NaN here
+    with ResultStore(tmp_path / "b" / "sel.sqlite") as st:
+        assert st.count(done=True) == 3 * 4 + 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,acc\nx,1\n")
+    with ResultStore(tmp_path / "c.sqlite") as st, pytest.raises(StoreError, match="lacks the column"):
+        st.import_done(bad)
 
 
 @pytest.mark.slow

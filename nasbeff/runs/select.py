@@ -62,6 +62,7 @@ class SelectConfig:
     device: str = "cpu"
     time_limit: float = 0.0
     n_boot: int = 2000
+    results: Path | None = None
 
     def __post_init__(self) -> None:
         from ..selection import TARGET_POOLS, TARGETS
@@ -95,6 +96,8 @@ class SelectConfig:
             raise ValueError("the ground-truth comparison needs at least 3 models (use --no-truth to rank fewer)")
         check_writable(self.store, "--store")
         check_writable(self.out, "--out")
+        if self.results is not None:
+            check_writable(self.results, "--results")
         check_device(self.device)
 
     def weights(self) -> dict[str, Path]:
@@ -268,6 +271,8 @@ def run_select(cfg: SelectConfig, on_progress: Progress = no_progress) -> Select
                                                          interval_s=LEASE_INTERVAL_S) as lease:
         for sha in shas.values():  # the config behind every run key's hash, for audits of the store
             st.save_config({**cfg.training(), "weights": sha})
+        if cfg.results is not None and cfg.results.exists():  # a fresh checkout resumes from the committed file
+            st.import_done(cfg.results)
         todo = [u for u in units if not st.is_done(_key(cfg, u[0], shas[u[0]], u[1]))]
         deadline = time.time() + 60 * cfg.time_limit if cfg.time_limit else None
         job = SelectJob(cfg, shas, str(cfg.store.resolve()), lease.run_id, deadline)
@@ -282,13 +287,15 @@ def run_select(cfg: SelectConfig, on_progress: Progress = no_progress) -> Select
 
         try:
             results = backend.map_units(job, todo, on_result=advance)
+            left = sum(r is None for r in results)
+            if left:
+                return SelectResult([], [], [], math.nan, left, None, [])
+            transfer = {m: _transfer(cfg, st, m, shas[m]) for m in weights}
+            runs = _runs(cfg, st, shas)
         finally:
             backend.close()
-        left = sum(r is None for r in results)
-        if left:
-            return SelectResult([], [], [], math.nan, left, None, [])
-        transfer = {m: _transfer(cfg, st, m, shas[m]) for m in weights}
-        runs = _runs(cfg, st, shas)
+            if cfg.results is not None:  # also on Ctrl-C or a time limit: every finished run, to commit
+                st.export_done(cfg.results, space="zoo", dataset=_target_name(cfg))
     from ..runs.pretrain import read_manifest
 
     man = read_manifest(cfg.zoo)["models"] if (cfg.zoo / "manifest.json").is_file() else {}
