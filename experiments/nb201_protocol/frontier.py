@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +41,23 @@ def load(path: Path) -> dict[str, dict[int, list[dict]]]:
     return {h: {i: [eps[e] for e in sorted(eps)] for i, eps in archs.items()} for h, archs in out.items()}
 
 
+def _summary(item: tuple[int, list[dict]]) -> dict:
+    index, metrics = item
+    return summarize_curve(index, metrics, all_variants=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("curves", nargs="+", type=Path)
     ap.add_argument("--scores", type=Path, default=None, help="nasbeff score CSV of the same archs (free points)")
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2, help="processes for the per-arch predictor fits")
     ap.add_argument("--out", type=Path, default=Path("runs/frontier.csv"))
     ap.add_argument("--plot", type=Path, default=None, help="PNG of the frontier (nasbeff.plots.cost_signal_frontier)")
     args = ap.parse_args()
     table = NB201Table()
     out = []
+    pool = ProcessPoolExecutor(args.workers)  # every predictor variant of every prefix: ~1 CPU-s per arch and k
 
     def point(setting: str, k: int, cost: float, scores: dict[str, np.ndarray], idx: list[int]) -> None:
         truth = table.column("c10_test", idx)
@@ -68,11 +76,12 @@ def main() -> None:
             idx = sorted(archs)
             epochs = min(len(archs[i]) for i in idx)
             for k in range(1, epochs + 1):
-                rows = [summarize_curve(i, archs[i][:k], all_variants=True) for i in idx]
+                rows = list(pool.map(_summary, [(i, archs[i][:k]) for i in idx], chunksize=4))
                 names = [*BASELINES, *(c for c in rows[0] if c.startswith("beff_") and c[5:6] in "ep")]
                 cost = float(np.mean([r["wall_seconds"] for r in rows]))
                 point(f"{path.stem}:{h}", k, cost, {n: np.array([r[n] for r in rows], float) for n in names}, idx)
             all_idx = idx
+    pool.shutdown()
     params = table.column("params_mb_c10", all_idx)
     free = {"params": params}
     if args.scores is not None:
