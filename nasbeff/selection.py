@@ -267,8 +267,14 @@ def _per_seed(runs: Sequence[Run], models: Sequence[str], values: np.ndarray) ->
     out = {}
     for m in models:
         v = np.array([x for r, x in zip(runs, values) if r.model == m], dtype=float)
-        out[m] = float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+        out[m] = _mean(v) if np.isfinite(v).any() else math.nan
     return out
+
+
+def _mean(values) -> float:
+    """Mean rounded to 9 decimals: equal sums of per-seed accuracies added in another order differ
+    in their last bits, and a rank correlation would read that float noise as an order (not a tie)."""
+    return float(np.round(np.nanmean(np.asarray(values, dtype=float)), 9))
 
 
 def curve_predictions(runs: Sequence[Run], k: int, epochs: int, truth: bool) -> dict[str, np.ndarray]:
@@ -308,7 +314,7 @@ def selection_rows(runs: Sequence[Run], info: Mapping[str, Mapping], predict_at:
     if truth:
         for m in models:
             mine = [r for r in runs if r.model == m]
-            rows[m]["true_acc"] = float(np.mean([r.test_acc for r in mine]))
+            rows[m]["true_acc"] = _mean([r.test_acc for r in mine])
             rows[m]["true_acc_std"] = float(np.std([r.test_acc for r in mine]))
             rows[m].update({f"true_acc_s{r.seed}": r.test_acc for r in mine})
     for k in predict_at:
