@@ -4,7 +4,9 @@ put together.
 
 * Data: the source task (CIFAR-10 classes 0-4) and the targets ``cifar10-5to9`` (classes 5-9),
   ``digits`` (scikit-learn's 8 x 8 digits, bilinearly upsampled to 32 x 32, grey copied to 3
-  channels) or an image folder, each as train / valid / test :class:`~nasbeff.data.ImageSet`.
+  channels), ``digits-noisy`` (the same digits with an SVHN-like shift, :func:`svhn_like`; fewer
+  training images, a larger test set) or an image folder, each as train / valid / test
+  :class:`~nasbeff.data.ImageSet`.
 * :func:`finetune`: one (backbone, seed) run. The backbone's head is replaced by the frozen NCP
   and every backbone layer trains (the paper's Keras setting: batch 64, Adam, learning rate 1e-3
   constant, no weight decay), recording per epoch validation accuracy, beta_eff of the probe
@@ -34,8 +36,9 @@ from .data import ImageSet, DeviceBatches, load_dataset, load_digits, stratified
 from .train import EarlyTrainer, EpochRecord, TrainConfig, beta_subset
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # airplane, automobile, bird, cat, deer
-TARGETS = ("cifar10-5to9", "digits")
-TARGET_POOLS = {"cifar10-5to9": 25_000, "digits": 1_347}  # training images a target's train + valid come from
+TARGETS = ("cifar10-5to9", "digits", "digits-noisy")
+#: training images a target's train + valid come from
+TARGET_POOLS = {"cifar10-5to9": 25_000, "digits": 1_347, "digits-noisy": 1_347}
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -86,6 +89,35 @@ def upsample(data: ImageSet, size: int, channels: int = 3) -> ImageSet:
         x = x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x[:, :channels]
     img = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
     return ImageSet(img, data.labels, data.classes)
+
+
+def svhn_like(data: ImageSet, seed: int) -> ImageSet:
+    """A fixed, seeded SVHN-like version of each (grey, 32 x 32) image: a random affine warp (rotation
+    +-25 degrees, scale 0.85-1.1, shift +-3 px), the digit painted in one random RGB colour on a
+    background of another (at least 96 apart in mean level, either may be the brighter), then
+    Gaussian pixel noise (sd 24 of 255). Same seed, same images."""
+    rng = np.random.default_rng(seed)
+    n = len(data)
+    x = torch.as_tensor(data.images[..., :1]).permute(0, 3, 1, 2).float() / 255.0
+    angle = torch.as_tensor(rng.uniform(-25, 25, n) * math.pi / 180, dtype=torch.float32)
+    scale = torch.as_tensor(rng.uniform(0.85, 1.1, n), dtype=torch.float32)
+    shift = torch.as_tensor(rng.uniform(-3, 3, (n, 2)) * 2 / x.shape[-1], dtype=torch.float32)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    ink = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (n, 1, H, W)
+    fg = rng.uniform(0, 255, (n, 3))
+    bg = rng.uniform(0, 255, (n, 3))
+    close = np.abs(fg.mean(1) - bg.mean(1)) < 96
+    while close.any():  # redraw the background where the digit would not stand out
+        bg[close] = rng.uniform(0, 255, (int(close.sum()), 3))
+        close = np.abs(fg.mean(1) - bg.mean(1)) < 96
+    fg_t = torch.as_tensor(fg, dtype=torch.float32)[:, :, None, None]
+    bg_t = torch.as_tensor(bg, dtype=torch.float32)[:, :, None, None]
+    img = bg_t + (fg_t - bg_t) * ink + torch.as_tensor(rng.normal(0, 24, (n, 3) + tuple(x.shape[-2:])),
+                                                        dtype=torch.float32)
+    out = img.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    return ImageSet(out, data.labels, data.classes)
 
 
 def read_image_folder(path: str | Path, size: int) -> tuple[ImageSet, ImageSet | None]:
@@ -142,6 +174,21 @@ def load_target(target: str, data: str | Path | None, train_size: int = 0, valid
     elif target == "digits":
         pool, test = load_digits(valid_fraction=0.25, seed=0)
         out = _carve(pool, test, target, train_size, valid_size or 300, test_size, seed)
+    elif target == "digits-noisy":  # 400 train / 300 valid; test: the 450 held-out + every unused pool image
+        pool, test = load_digits(valid_fraction=0.25, seed=0)
+        valid_n, train_n = valid_size or 300, train_size or 400
+        if valid_n + train_n > len(pool):
+            raise ValueError(f"{target}: train_size {train_n} + valid_size {valid_n} exceed the {len(pool)} images")
+        rest, valid = stratified_split(pool.labels, valid_n / len(pool), seed)
+        unused, train = (stratified_split(pool.labels[rest], train_n / len(rest), seed) if train_n < len(rest)
+                         else (np.arange(0), np.arange(len(rest))))
+        spare = pool.subset(rest[unused])
+        test = ImageSet(np.concatenate([test.images, spare.images]), np.concatenate([test.labels, spare.labels]),
+                        test.classes)
+        if test_size and test_size < len(test):
+            test = stratified_subset(test, test_size, seed + 1)
+        parts = [upsample(s, image_size) for s in (pool.subset(rest[train]), pool.subset(valid), test)]
+        return SplitData(target, *(svhn_like(s, seed=1000 + 10 * seed + k) for k, s in enumerate(parts)))
     else:
         pool, test = read_image_folder(target, image_size)
         if test is None:

@@ -251,6 +251,21 @@ def test_digits_target_is_upsampled_to_32px_rgb_with_disjoint_splits():
     assert np.array_equal(d.train.images[..., 0], d.train.images[..., 2])
 
 
+def test_digits_noisy_target_is_a_fixed_svhn_like_shift_with_a_larger_test_set():
+    from nasbeff.selection import load_target
+
+    a, b = load_target("digits-noisy", None), load_target("digits-noisy", None)
+    assert [len(s) for s in (a.train, a.valid, a.test)] == [398, 300, 1099]  # 1,797 digits in all
+    assert a.train.images.shape[1:] == (32, 32, 3) and a.num_classes == 10
+    for x, y in zip((a.train, a.valid, a.test), (b.train, b.valid, b.test)):
+        assert np.array_equal(x.images, y.images)  # fixed, not an augmentation
+    rgb = a.test.images.astype(float)
+    assert (rgb[..., 0] != rgb[..., 1]).mean() > 0.5  # coloured, not grey
+    clean = load_target("digits", None)  # the first 450 test images are the same held-out digits, shifted
+    assert np.array_equal(a.test.labels[:450], clean.test.labels)
+    assert np.abs(a.test.images[:450].astype(int) - clean.test.images.astype(int)).mean() > 30
+
+
 def test_selection_table_on_made_up_rows():
     truth = np.arange(8.0)
     rows = [{"model": f"m{i}", "true_acc": truth[i], "beff_pred_5": truth[i] * 2 + 1,

@@ -75,8 +75,8 @@ class SelectConfig:
         if min(self.train_size, self.valid_size, self.test_size) < 0 or self.image_size < 8:
             raise ValueError("--train-size, --valid-size, --test-size must be >= 0 (0 = default), --image-size >= 8")
         pool = TARGET_POOLS.get(self.target)
-        train = self.train_size or (2500 if self.target == "cifar10-5to9" else 0)
-        valid = self.valid_size or {"cifar10-5to9": 1000, "digits": 300}.get(self.target, 0)
+        train = self.train_size or {"cifar10-5to9": 2500, "digits-noisy": 400}.get(self.target, 0)
+        valid = self.valid_size or {"cifar10-5to9": 1000, "digits": 300, "digits-noisy": 300}.get(self.target, 0)
         if pool is not None and train + valid > pool:
             raise ValueError(f"--train-size {train} + --valid-size {valid} exceed the {pool:,} training images of "
                              f"{self.target}")
@@ -128,7 +128,9 @@ class SelectConfig:
 
 
 def _target_name(cfg: SelectConfig) -> str:
-    return cfg.target if cfg.target in ("cifar10-5to9", "digits") else Path(cfg.target).name
+    from ..selection import TARGETS
+
+    return cfg.target if cfg.target in TARGETS else Path(cfg.target).name
 
 
 def _key(cfg: SelectConfig, model: str, sha: str, seed: int, scorer: str = "select") -> RunKey:
