@@ -103,8 +103,8 @@ def zoo_pretrain(
 
 
 def select(
-    target: str | None = typer.Option(None, help="cifar10-5to9 (needs --data), digits, digits-noisy, or an image folder "
-                                                 "(<class>/ or train|test/<class>/)."),
+    target: str | None = typer.Option(None, help="cifar10-5to9 (needs --data), digits, digits-noisy, or an image "
+                                                 "folder (<class>/ or train|test/<class>/)."),
     data: Path | None = typer.Option(None, help="CIFAR-10 (folder, image tree or .tar(.gz)) for cifar10-5to9."),
     zoo: Path | None = typer.Option(None, help="Folder of zoo pretrain (manifest.json; default runs/zoo)."),
     models: str | None = typer.Option(None, help="Comma-separated manifest names and/or name=path for your own "
