@@ -7,6 +7,7 @@ import csv
 import math
 import subprocess
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,3 +300,43 @@ def test_summarize_from_store_matches_summarize_curve(tmp_path, tiny_cifar):
     assert len(rows) == 1 and set(rows[0]) == set(want)
     for k, v in want.items():
         assert rows[0][k] == v or (isinstance(v, float) and math.isnan(v) and math.isnan(rows[0][k])), k
+
+
+def _choose_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "nb201_protocol" / "choose.py"
+    spec = importlib.util.spec_from_file_location("nb201_protocol_choose", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _frontier_rows(points: dict[tuple[str, int], tuple[float, float, float]]) -> list[dict]:
+    """(setting, k) -> (seconds, best baseline rho, beta_eff rho of the paper's variant)."""
+    rows = []
+    for (setting, k), (sec, rho, beff) in points.items():
+        for score, value in (("tse", rho), ("lsv", rho - 0.1), ("beff_points_identity_bayes_tbic", beff),
+                             ("beff_epochs_signlog_huber_t0", beff - 0.2)):
+            for cut in ("excluded", "included"):
+                rows.append({"setting": f"{setting}:h", "epochs": k, "seconds_per_arch": sec, "score": score,
+                             "cut_off": cut, "n": 60, "spearman": value if cut == "excluded" else 0.99,
+                             "lo": value - 0.2, "hi": value + 0.1, "kendall": value / 1.4})
+    return rows
+
+
+def test_choose_applies_the_plan_rule_in_its_three_branches():
+    choose = _choose_module().choose
+    got = choose(_frontier_rows({("dev_F1_curves", 2): (20.0, 0.65, 0.1), ("dev_F1_curves", 4): (40.0, 0.72, 0.3),
+                                 ("dev_F3_curves", 2): (60.0, 0.80, 0.2)}))
+    assert (got["setting"], got["epochs"], got["best_baseline"]) == ("dev_F1_curves:h", 4, "tse")
+    assert got["beff_variant"] == "points_identity_bayes_tbic" and got["beff_rho"] == 0.3
+    assert got["protocol"]["resolution"] == 16 and got["protocol"]["epochs"] == 4
+    # nothing reaches 0.7 within 240 s: the best there at >= 0.6 (not the cheapest)
+    got = choose(_frontier_rows({("dev_F1_curves", 2): (20.0, 0.61, 0.1), ("dev_F1_curves", 4): (40.0, 0.66, 0.1),
+                                 ("dev_F4_curves", 2): (300.0, 0.75, 0.1)}))
+    assert got["epochs"] == 4 and "the best one there" in got["rule"]
+    # nothing reaches 0.6 within 240 s: the best point within 360 s; the included-cut-off rows never count
+    got = choose(_frontier_rows({("dev_F1_curves", 2): (20.0, 0.5, 0.1), ("dev_F4_curves", 2): (300.0, 0.55, 0.1),
+                                 ("dev_F4_curves", 3): (450.0, 0.9, 0.1)}))
+    assert got["setting"] == "dev_F4_curves:h" and got["epochs"] == 2 and got["protocol"]["init_channels"] == 16
