@@ -20,6 +20,18 @@ zoo_app = typer.Typer(no_args_is_help=True, help="The backbone zoo: list it, pre
 CONFIG = typer.Option(None, help="JSON file of fixed choices (experiments/model_selection/config.json); "
                                  "options given here override it.")
 _PATHS = ("data", "out", "zoo", "store", "results")
+_NOTES = ("comment", "why")  # free-text keys of a config file, for its readers
+
+
+def _make(cls, values: dict, config: Path | None):
+    """``cls(**values)``; a key the config file sets that ``cls`` does not know is one clear line."""
+    import dataclasses
+
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"--config {config}: unknown key(s) {', '.join(unknown)} (known: "
+                         f"{', '.join(f.name for f in dataclasses.fields(cls))}; notes: {', '.join(_NOTES)})")
+    return cls(**values)
 
 
 def _settings(config: Path | None, section: str, for_target: str | None = None, **given) -> dict:
@@ -33,7 +45,8 @@ def _settings(config: Path | None, section: str, for_target: str | None = None, 
         values.update(doc.get(section, {}))
         values.update(doc.get("targets", {}).get(for_target, {}) if for_target else {})
     values.update({k: v for k, v in given.items() if v is not None})
-    values.pop("comment", None)
+    for note in _NOTES:
+        values.pop(note, None)
     for k, v in list(values.items()):
         if k in _PATHS and v is not None:
             values[k] = Path(v)
@@ -89,10 +102,10 @@ def zoo_pretrain(
     from .runs.pretrain import PretrainConfig, run_pretrain
 
     with _errors(debug):
-        cfg = PretrainConfig(**_settings(config, "pretrain", data=data, out=out, epochs=epochs, train_size=train_size,
-                                         test_size=test_size, batch_size=batch_size, optimizer=optimizer, lr=lr,
-                                         seed=seed, workers=workers, device=device,
-                                         models=tuple(models.split(",")) if models else None))
+        values = _settings(config, "pretrain", data=data, out=out, epochs=epochs, train_size=train_size,
+                           test_size=test_size, batch_size=batch_size, optimizer=optimizer, lr=lr, seed=seed,
+                           workers=workers, device=device, models=tuple(models.split(",")) if models else None)
+        cfg = _make(PretrainConfig, values, config)
         with _progress() as on_progress:
             res = run_pretrain(cfg, on_progress)
         console.print(_table(f"zoo pre-trained on CIFAR-10 classes 0-4 ({res.trained} trained now)",
@@ -145,7 +158,7 @@ def select(
                            beta_samples=beta_samples, truth=truth, store=store, out=out, workers=workers,
                            device=device, time_limit=time_limit, models=tuple(models.split(",")) if models else None,
                            results=results)
-        cfg = SelectConfig(**values)
+        cfg = _make(SelectConfig, values, config)
         with _progress() as on_progress:
             res = run_select(cfg, on_progress)
         if res.left:

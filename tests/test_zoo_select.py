@@ -290,19 +290,27 @@ def test_cli_zoo_list_and_one_line_errors(tmp_path):
     bad.write_text("{")
     res = runner.invoke(app, ["select", "--config", str(bad)])
     assert res.exit_code == 2 and "not a readable JSON file" in res.output
+    bad.write_text('{"select": {"epochs": 3, "epoch": 4, "why": "a note"}}')
+    res = runner.invoke(app, ["select", "--config", str(bad), "--target", "digits", "--zoo", str(tmp_path)])
+    assert res.exit_code == 2 and "unknown key(s) epoch (known: zoo, models" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_the_committed_experiment_config_is_valid_for_both_commands(tiny_cifar, tiny_zoo, tmp_path):
-    from nasbeff.cli_select import _settings
+    import json
+
+    from nasbeff.cli_select import _make, _settings
 
     path = Path(__file__).resolve().parents[1] / "experiments" / "model_selection" / "config.json"
     pre = PretrainConfig(**_settings(path, "pretrain", data=tiny_cifar, out=tmp_path / "zoo"))
     assert (pre.epochs, pre.train_size, pre.workers) == (8, 10_000, 2)
-    for target in ("cifar10-5to9", "digits"):
-        cfg = SelectConfig(**_settings(path, "select", target, target=target, data=tiny_cifar, zoo=tiny_zoo,
-                                       store=tmp_path / "s.sqlite", out=tmp_path / "s.csv"))
+    targets = json.loads(path.read_text())["targets"]
+    assert set(targets) == {"cifar10-5to9", "digits", "digits-noisy"}
+    for target in targets:  # every key of the file is one SelectConfig knows (or a note)
+        cfg = _make(SelectConfig, _settings(path, "select", target, target=target, data=tiny_cifar, zoo=tiny_zoo,
+                                            store=tmp_path / "s.sqlite", out=tmp_path / "s.csv"), path)
         assert (cfg.epochs, cfg.predict_at, cfg.seeds, cfg.batch_size, cfg.lr) == (30, (5, 10), (0, 1, 2), 64, 1e-3)
-        assert cfg.augment is False and cfg.truth is True
+        assert cfg.augment is False and cfg.truth is True and cfg.results.name.startswith("runs_")
 
 
 def test_an_image_folder_is_a_target_resized_to_the_image_size(tiny_cifar, tmp_path):
