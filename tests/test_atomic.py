@@ -29,3 +29,20 @@ def test_append_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="mode must be 'w' or 'wb', got 'a'"), atomic_write(tmp_path / "x", "a"):
         pass
     assert not (tmp_path / "x").exists()
+
+
+def test_permissions_are_those_of_open_or_of_the_replaced_file(tmp_path):
+    import stat
+
+    from nasbeff.atomic import _UMASK
+
+    new = tmp_path / "new.csv"
+    with atomic_write(new, "w") as f:
+        f.write("x")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~_UMASK  # not mkstemp's 0600
+    old = tmp_path / "old.csv"
+    old.write_text("a")
+    old.chmod(0o640)
+    with atomic_write(old, "w") as f:
+        f.write("b")
+    assert stat.S_IMODE(old.stat().st_mode) == 0o640 and old.read_text() == "b"
