@@ -31,7 +31,8 @@ LABEL = {"beff_pred": "β_eff (NCP, Bayesian ridge at β_eff = 0)", "lsv": "LSV 
          "svr": "SVR on curves (BGRN-like, leave one model out)", "cl": "affine ensemble (CL-like, LOMO)",
          "lce": "learning-curve extrapolation", "logme": "LogME (before fine-tuning)",
          "leep": "LEEP (before fine-tuning)", "nce": "NCE (before fine-tuning)"}
-TARGETS = {"cifar10": "CIFAR-10 classes 5-9", "digits": "scikit-learn digits (8 px -> 32 px)"}
+TARGETS = {"cifar10": "CIFAR-10 classes 5-9", "digits_noisy": "digits-noisy (SVHN-like shift of the digits)",
+           "digits": "scikit-learn digits (8 px -> 32 px)"}
 
 
 def load(path: Path) -> list[dict]:
