@@ -1039,7 +1039,7 @@ class ResultStore:
             units.setdefault(key, []).append((None if epoch == NO_EPOCH else epoch, json.loads(r["metrics"])))
         added = 0
         for key, epochs in units.items():
-            if self.epochs_done(key) or self.is_done(key):
+            if self.epochs_done(key):  # stored already (a done unit always has epochs)
                 continue
             with self.transaction():
                 for epoch, metrics in epochs:

@@ -271,11 +271,11 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
             backend.map_units(job, units, on_result=commit)
         finally:
             backend.close()
+            final = _stored(st, names, dataset, chash, cfg.seed)
             if cfg.results is not None:  # also on Ctrl-C: what is finished goes into the committed file
                 selected = set(indices)
-                merge_scores(cfg.results, chash, {k: m for k, m in _stored(st, names, dataset, chash, cfg.seed).items()
-                                                  if k[0] in selected})
-        rows = score_rows(indices, names, cfg.aggregates, _stored(st, names, dataset, chash, cfg.seed), cfg.proxies)
+                merge_scores(cfg.results, chash, {k: m for k, m in final.items() if k[0] in selected})
+        rows = score_rows(indices, names, cfg.aggregates, final, cfg.proxies)
     if rows:
         write_csv(rows, cfg.out)
     summary, note = _summary(rows, cfg.proxies, cfg.aggregates, cfg.truth, cfg.shared)
