@@ -90,6 +90,7 @@ __all__ = [
     "NO_EPOCH",
     "KEY_FIELDS",
     "RunKey",
+    "read_units_csv",
     "StoredRow",
     "ResultStore",
     "Lease",
@@ -300,8 +301,9 @@ def _normalise_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_units_csv(path: Path) -> list[dict[str, str]]:
-    """The lines of an :meth:`ResultStore.export_done` file (one clear error for any other file)."""
+def read_units_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The lines of a :meth:`ResultStore.export_done` file (a :class:`StoreError` naming the problem for
+    any other file): callers validate a ``--results`` file with it before any work."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -1017,7 +1019,7 @@ class ResultStore:
         out = Path(path)
         lines: dict[tuple, dict[str, str]] = {}
         if out.exists():
-            for r in _read_units_csv(out):
+            for r in read_units_csv(out):
                 lines[(*(r[f] for f in KEY_FIELDS), r["epoch"])] = r
         for rec in self.rows(done=True, **filters):
             fields = dict(zip(KEY_FIELDS, map(str, rec.key.as_tuple())))
@@ -1033,7 +1035,7 @@ class ResultStore:
         yet: its epochs and its done marker in one transaction per unit. A unit stored here already
         (done or not) is left as it is. Returns the number of units added."""
         units: dict[RunKey, list[tuple[int | None, dict]]] = {}
-        for r in _read_units_csv(Path(path)):
+        for r in read_units_csv(Path(path)):
             key = RunKey(r["space"], r["arch"], r["dataset"], r["scorer"], r["config_hash"], int(r["seed"]))
             epoch = int(r["epoch"])
             units.setdefault(key, []).append((None if epoch == NO_EPOCH else epoch, json.loads(r["metrics"])))

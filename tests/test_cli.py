@@ -4,6 +4,7 @@ SIGKILL), search, report and the python -m entry point. The demo has tests/test_
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 import signal
@@ -89,9 +90,10 @@ def test_score_results_file_resumes_a_fresh_checkout(tmp_path, monkeypatch):
     first = runner.invoke(app, [*base, "--archs", "9,10", "--store", str(tmp_path / "a.sqlite"), "--out",
                                 str(tmp_path / "a.csv"), "--results", str(results)])
     assert first.exit_code == 0, first.output
-    lines = _csv(results)
-    assert len(lines) == 6 and {r["proxy"] for r in lines} == {"naswot", "synflow", "params"}
-    assert [r["value"] for r in lines if r["index"] == "10" and r["proxy"] == "naswot"] == ["-inf"]
+    lines = _csv(results)  # ResultStore.export_done lines: one per (arch, proxy), metrics as exact JSON
+    assert len(lines) == 6 and {r["scorer"] for r in lines} == {"naswot", "synflow", "params"}
+    assert [json.loads(r["metrics"])["limit"] for r in lines if r["arch"] == "10" and r["scorer"] == "naswot"] \
+        == ["-inf"]
     seen.clear()
     fresh = runner.invoke(app, [*base, "--archs", "9-11", "--store", str(tmp_path / "b.sqlite"), "--out",
                                 str(tmp_path / "b.csv"), "--results", str(results)])
@@ -112,7 +114,7 @@ def test_score_results_not_a_results_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("index,arch_str\n1,x\n")
     res = runner.invoke(app, ["score", *TINY, "--store", str(tmp_path / "s.sqlite"), "--results", str(bad)])
-    assert res.exit_code != 0 and "lacks the column(s) config_hash, proxy" in res.output
+    assert res.exit_code != 0 and "lacks the column(s) space, arch, dataset, scorer" in res.output
     assert not (tmp_path / "s.sqlite").exists()
 
 

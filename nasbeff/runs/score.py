@@ -27,9 +27,8 @@ import numpy as np
 import torch
 
 from ..backends import check_backend, make_backend
-from ..store import ResultStore, RunKey, config_hash
+from ..store import ResultStore, RunKey, config_hash, read_units_csv
 from ._common import Progress, check_device, check_writable, no_progress, sample_archs, write_csv
-from .results_csv import merge_scores, read_scores
 
 LEASE_INTERVAL_S = 10.0
 
@@ -90,7 +89,8 @@ class ScoreConfig:
         check_writable(self.out, "--out")
         if self.results is not None:
             check_writable(self.results, "--results")
-            read_scores(self.results, "")  # a bad file: one line, before any work
+            if self.results.exists():
+                read_units_csv(self.results)  # a bad file: one line, before any work
         if self.backend == "local":  # on Ray the workers may have devices this driver lacks
             check_device(self.device)
 
@@ -240,8 +240,8 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
                   "batches": cfg.batches, "channels": list(channels), "num_classes": 10, "seed": cfg.seed}
         chash = config_hash(config)
         st.save_config(config)
-        if cfg.results is not None and cfg.resume:
-            _import_committed(st, read_scores(cfg.results, chash), names, dataset, chash, cfg.seed)
+        if cfg.results is not None and cfg.resume and cfg.results.exists():
+            st.import_done(cfg.results)  # a fresh checkout resumes from the committed pairs
         stored = _stored(st, names, dataset, chash, cfg.seed) if cfg.resume else {}
         units = [(i, todo) for i in indices if (todo := tuple(n for n in names if (i, n) not in stored))]
         deadline = time.time() + 60 * cfg.time_limit if cfg.time_limit else None
@@ -272,28 +272,14 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
         finally:
             backend.close()
             final = _stored(st, names, dataset, chash, cfg.seed)
-            if cfg.results is not None:  # also on Ctrl-C: what is finished goes into the committed file
-                selected = set(indices)
-                merge_scores(cfg.results, chash, {k: m for k, m in final.items() if k[0] in selected})
+            if cfg.results is not None:  # also on Ctrl-C: every finished pair of this config, to commit
+                st.export_done(cfg.results, space="nb201", dataset=dataset, scorer=list(names), config_hash=chash,
+                               seed=cfg.seed)
         rows = score_rows(indices, names, cfg.aggregates, final, cfg.proxies)
     if rows:
         write_csv(rows, cfg.out)
     summary, note = _summary(rows, cfg.proxies, cfg.aggregates, cfg.truth, cfg.shared)
     return ScoreResult(rows, cfg.proxies, len(indices), summary, note, cfg.out if rows else None, left)
-
-
-def _import_committed(st: ResultStore, committed: dict[tuple[int, str], dict], names: tuple[str, ...],
-                      dataset: str, chash: str, seed: int) -> int:
-    """Put the pairs of a ``--results`` file (this config's lines) that the store lacks into it, in
-    one transaction: a fresh checkout resumes from the committed file. Returns how many."""
-    have = _stored(st, names, dataset, chash, seed)
-    new = {k: m for k, m in committed.items() if k[1] in names and k not in have}
-    with st.transaction():
-        for (index, name), m in new.items():
-            key = score_key(index, name, dataset, chash, seed)
-            st.record_epoch(key, None, _storable(m), overwrite=bool(st.epochs_done(key)))
-            st.mark_done(key)
-    return len(new)
 
 
 def _storable(metrics: dict[str, Any]) -> dict[str, Any]:

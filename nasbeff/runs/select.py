@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..backends import make_backend
-from ..store import ResultStore, RunKey, config_hash
+from ..store import ResultStore, RunKey, config_hash, read_units_csv
 from ._common import Progress, check_device, check_writable, no_progress, parse_names, write_csv
 
 LEASE_INTERVAL_S = 10.0
@@ -98,6 +98,8 @@ class SelectConfig:
         check_writable(self.out, "--out")
         if self.results is not None:
             check_writable(self.results, "--results")
+            if self.results.exists():
+                read_units_csv(self.results)  # a bad file: one line, before any work
         check_device(self.device)
 
     def weights(self) -> dict[str, Path]:
