@@ -24,10 +24,10 @@ import sys
 import tarfile
 import warnings
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Union
+from typing import Union
 
 import numpy as np
 import torch
@@ -402,12 +402,6 @@ def _warn_once(what: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write ``path`` all-or-nothing (:func:`nasbeff.atomic.atomic_write`)."""
-    with atomic_write(path, "wb") as f:
-        write(f)
-
-
 def _content_key(kind: str, root: Path, files: Sequence[Path], cache: Path) -> str:
     """sha256 of the source's bytes (with member names relative to ``root``; a single file's own
     name does not count, so copies share a key). Memoised under ``cache/keys/`` by the files'
@@ -430,7 +424,8 @@ def _content_key(kind: str, root: Path, files: Sequence[Path], cache: Path) -> s
                 h.update(chunk)
     key = h.hexdigest()
     with contextlib.suppress(OSError):
-        _atomic_write(memo, lambda f: f.write(key.encode()))
+        with atomic_write(memo, "wb") as f:
+            f.write(key.encode())
     return key
 
 
@@ -453,8 +448,8 @@ def _save_cache(path: Path, key: str, sets: dict[str, ImageSet]) -> None:
         arrays[f"{s}_images"] = d.images
         arrays[f"{s}_labels"] = d.labels
     classes = next(iter(sets.values())).classes
-    _atomic_write(path, lambda f: np.savez(f, key=np.array(key), classes=np.array(classes),
-                                           splits=np.array(list(sets)), **arrays))
+    with atomic_write(path, "wb") as f:
+        np.savez(f, key=np.array(key), classes=np.array(classes), splits=np.array(list(sets)), **arrays)
 
 
 def read_source(name: str, root: str | os.PathLike, cache_dir: CacheDir = None) -> dict[str, ImageSet]:

@@ -143,15 +143,12 @@ def cost_signal_frontier(rows: Sequence[dict], path: str | os.PathLike, baseline
     for k, setting in enumerate(settings):
         c = colours[k % len(colours)]
         own = [r for r in rows if r["setting"] == setting]
-        for label, pick, style in (("best baseline", lambda rs: max(rs, key=lambda r: float(r["spearman"]))
-                                    if rs else None, "o-"), ("beta_eff", lambda rs: rs[0] if rs else None, "s--")):
-            pts = []
-            for e in sorted({int(r["epochs"]) for r in own}):
-                cand = [r for r in own if int(r["epochs"]) == e
-                        and (r["score"] in baselines if label == "best baseline" else r["score"] == beff)]
-                best = pick(cand)
-                if best is not None:
-                    pts.append(best)
+        epochs = sorted({int(r["epochs"]) for r in own})
+        best_baseline = [max(rs, key=lambda r: float(r["spearman"])) for e in epochs
+                         if (rs := [r for r in own if int(r["epochs"]) == e and r["score"] in baselines])]
+        beff_points = [rs[0] for e in epochs
+                       if (rs := [r for r in own if int(r["epochs"]) == e and r["score"] == beff])]
+        for label, pts, style in (("best baseline", best_baseline, "o-"), ("beta_eff", beff_points, "s--")):
             if not pts:
                 continue
             x = np.array([float(r["seconds_per_arch"]) for r in pts])

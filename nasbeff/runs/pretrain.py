@@ -110,19 +110,12 @@ class PretrainJob:
         seconds = time.perf_counter() - t0
         acc = accuracy(net, feed.plain("test"))
         path = Path(self.out) / f"{name}.pt"
-        _atomic_save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, path)
+        with atomic_write(path, "wb") as f:
+            torch.save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, f)
         return {"family": e.family, "definition": e.definition, "params": sum(p.numel() for p in net.parameters()),
                 "feature_dim": net.feature_dim, "file": path.name, "sha256": file_sha256(path),
                 "source_test_acc": acc, "epochs": c["epochs"], "train_images": len(src.train),
                 "test_images": len(src.test), "seconds": seconds, "recipe": dict(e.source_recipe)}
-
-
-def _atomic_save(obj, path: Path) -> None:
-    with atomic_write(path, "wb") as f:
-        if isinstance(obj, bytes):
-            f.write(obj)
-        else:
-            torch.save(obj, f)
 
 
 def read_manifest(folder: str | os.PathLike) -> dict:
@@ -173,7 +166,8 @@ def run_pretrain(cfg: PretrainConfig, on_progress: Progress = no_progress) -> Pr
     def commit(name: str, item: dict) -> None:
         nonlocal n_done
         man["models"][name] = item
-        _atomic_save(json.dumps(man, indent=1, sort_keys=True).encode(), path)
+        with atomic_write(path, "w") as f:
+            f.write(json.dumps(man, indent=1, sort_keys=True))
         n_done += 1
         on_progress(n_done, len(cfg.models), name)
 
