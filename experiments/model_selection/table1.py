@@ -67,10 +67,13 @@ def section(name: str, rows: list[dict], ks: tuple[int, ...]) -> list[str]:
             f"| {p['p_not_better']:.2f} |" for p in paired]
     cost = {c: float(np.nanmean([r[c] for r in rows])) for c in rows[0] if c.startswith("seconds_")}
     if cost:
-        out += ["", "Cost per model (CPU seconds, one thread, mean over models and seeds): "
-                + "; ".join(f"first {k} epochs: training {cost.get(f'seconds_tse_{k}', math.nan):.0f} s (TSE), "
-                            f"+ validation {cost.get(f'seconds_curve_{k}', math.nan):.0f} s (LSV/BSV/curve methods), "
-                            f"+ β_eff {cost.get(f'seconds_beff_{k}', math.nan):.0f} s" for k in ks) + "."]
+        out += ["", "Cost per model (CPU seconds, one thread, mean over models and seeds; totals, each including "
+                "the one before): "
+                + "; ".join(f"first {k} epochs: training alone {cost.get(f'seconds_tse_{k}', math.nan):.0f} s (TSE), "
+                            f"with validation {cost.get(f'seconds_curve_{k}', math.nan):.0f} s (LSV/BSV/curve "
+                            f"methods), with β_eff too {cost.get(f'seconds_beff_{k}', math.nan):.0f} s" for k in ks)
+                + "; LogME / LEEP / NCE " + " / ".join(f"{cost.get(f'seconds_{t}', math.nan):.1f}"
+                                                       for t in ("logme", "leep", "nce")) + " s."]
     return out + [""]
 
 
