@@ -56,8 +56,9 @@ def learning_curves(curves: Sequence[dict], path: str | os.PathLike, title: str 
 
 
 def predicted_vs_true(pred, true, path: str | os.PathLike, label: str = "prediction", truth_label: str = "true",
-                      highlight=None, title: str = "") -> None:
-    """Fig. 3a style scatter of predicted vs true accuracy, with its Spearman rho in the title;
+                      highlight=None, title: str = "", items: str = "archs") -> None:
+    """Fig. 3a style scatter of predicted vs true accuracy, with its Spearman rho in the title (``items``:
+    what a point is, for the legend: archs, models);
     ``highlight`` marks a boolean subset (e.g. cut-off archs) in another colour. Predictions outside
     [0, 100] % (impossible accuracies from an extrapolation) are drawn as triangles on the
     plot's edge at 0 / 100 and counted in the legend, so they are never mistaken for real values."""
@@ -69,9 +70,9 @@ def predicted_vs_true(pred, true, path: str | os.PathLike, label: str = "predict
     hl = np.zeros_like(ok) if highlight is None else np.asarray(highlight, dtype=bool)
     out = ok & ((pred < 0) | (pred > 100))
     inside = ok & ~out
-    ax.scatter(true[inside & ~hl], pred[inside & ~hl], s=18, alpha=0.8, label="archs")
+    ax.scatter(true[inside & ~hl], pred[inside & ~hl], s=18, alpha=0.8, label=items)
     if (inside & hl).any():
-        ax.scatter(true[inside & hl], pred[inside & hl], s=22, marker="x", color="tab:red", label="cut-off archs")
+        ax.scatter(true[inside & hl], pred[inside & hl], s=22, marker="x", color="tab:red", label=f"cut-off {items}")
     for side, sel, marker in ((100.0, out & (pred > 100), "^"), (0.0, out & (pred < 0), "v")):
         if sel.any():
             ax.scatter(true[sel], np.full(int(sel.sum()), side), s=40, marker=marker, color="tab:orange",

@@ -441,5 +441,5 @@ def selection_figures(rows: Sequence[dict], runs: Sequence[Run], k: int, out: st
     plots.learning_curves(curves, paths[0], title=title)
     plots.predicted_vs_true([r[f"beff_pred_{k}"] for r in rows], [r["true_acc"] for r in rows], paths[1],
                             label=f"beta_eff prediction from {k} epochs (%)", truth_label="test accuracy (%)",
-                            title=title)
+                            title=title, items="models")
     return paths
