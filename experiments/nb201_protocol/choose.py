@@ -28,7 +28,8 @@ COMMON = {"train_size": 25_000, "valid_size": 2_000, "batch_size": 128, "lr": 0.
 SETTINGS = {"dev_F1_curves": {"resolution": 16, "init_channels": 8, "cells": 2},
             "dev_F2_curves": {"resolution": 16, "init_channels": 16, "cells": 5},
             "dev_F3_curves": {"resolution": 32, "init_channels": 8, "cells": 2},
-            "dev_F4_curves": {"resolution": 32, "init_channels": 16, "cells": 5}}
+            "dev_F4_curves": {"resolution": 32, "init_channels": 16, "cells": 5},
+            "dev_F5_curves": {"resolution": 16, "init_channels": 8, "cells": 2, "train_size": 10_000}}
 DEFAULT_VARIANT = "beff_points_identity_bayes_tbic"
 
 
