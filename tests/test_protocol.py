@@ -340,3 +340,18 @@ def test_choose_applies_the_plan_rule_in_its_three_branches():
     got = choose(_frontier_rows({("dev_F1_curves", 2): (20.0, 0.5, 0.1), ("dev_F4_curves", 2): (300.0, 0.55, 0.1),
                                  ("dev_F4_curves", 3): (450.0, 0.9, 0.1)}))
     assert got["setting"] == "dev_F4_curves:h" and got["epochs"] == 2 and got["protocol"]["init_channels"] == 16
+
+
+def test_frontier_cost_line_sums_the_first_k_epochs_per_arch():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "nb201_protocol" / "frontier.py"
+    spec = importlib.util.spec_from_file_location("nb201_protocol_frontier", path)
+    frontier = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(frontier)
+    epoch = {"seconds_wall": 10.0, "seconds_train": 6.0, "seconds_eval": 2.0, "seconds_beta": 0.5, "seconds_points": 1.0}
+    slow = {**epoch, "seconds_wall": 40.0}
+    line = frontier._cost_line("dev_F1_curves:h", 2, [[epoch, epoch], [epoch, slow], [slow, slow]])
+    # walls per arch 20, 50, 80 -> mean 50, median 50, max 80; the split is the mean of the sums
+    assert line == ("dev_F1_curves:h k=2: mean   50.0 s/arch (median   50.0, max   80.0); train 12.0 s, eval 4.0 s, "
+                    "beta 1.0 s, points 2.0 s; n=3")

@@ -9,13 +9,19 @@ TSE-EMA, LSV, BSV) and of beta_eff under every predictor variant, without and wi
 archs; plus the free points (#params, and any ``zc_*`` column of a ``--scores`` CSV).
 
     python experiments/nb201_protocol/frontier.py experiments/nb201_protocol/dev_F*_curves.csv \
-        [--scores runs/dev_scores.csv] --out experiments/nb201_protocol/frontier.csv [--plot frontier.png]
+        [--scores runs/dev_scores.csv] --out experiments/nb201_protocol/frontier.csv [--plot frontier.png] \
+        [--costs benchmarks_data/nb201_protocol_cost_cpu.txt]
+
+``--costs`` writes the absolute cost of every point (mean and median wall seconds per arch, and where
+the time goes: training, validation, beta_eff per epoch, beta_eff points) with this machine's line.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import platform
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -46,6 +52,17 @@ def _summary(item: tuple[int, list[dict]]) -> dict:
     return summarize_curve(index, metrics, all_variants=True)
 
 
+def _cost_line(setting: str, k: int, curves: list[list[dict]]) -> str:
+    """One line of ``--costs``: mean / median wall seconds per arch of the first k epochs and the split."""
+    def total(c: list[dict], name: str) -> float:
+        return float(sum(m.get(name, 0.0) for m in c))
+
+    wall = [total(c, "seconds_wall") for c in curves]
+    parts = {n: float(np.mean([total(c, f"seconds_{n}") for c in curves])) for n in ("train", "eval", "beta", "points")}
+    return (f"{setting} k={k}: mean {np.mean(wall):6.1f} s/arch (median {np.median(wall):6.1f}, max {max(wall):6.1f}); "
+            + ", ".join(f"{n} {v:.1f} s" for n, v in parts.items()) + f"; n={len(curves)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("curves", nargs="+", type=Path)
@@ -54,7 +71,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="processes for the per-arch predictor fits")
     ap.add_argument("--out", type=Path, default=Path("runs/frontier.csv"))
     ap.add_argument("--plot", type=Path, default=None, help="PNG of the frontier (nasbeff.plots.cost_signal_frontier)")
+    ap.add_argument("--costs", type=Path, default=None, help="text file of absolute s/arch")
     args = ap.parse_args()
+    cost_lines = []
     table = NB201Table()
     out = []
     pool = ProcessPoolExecutor(args.workers)  # every predictor variant of every prefix: ~1 CPU-s per arch and k
@@ -79,6 +98,7 @@ def main() -> None:
                 rows = list(pool.map(_summary, [(i, archs[i][:k]) for i in idx], chunksize=4))
                 names = [*BASELINES, *(c for c in rows[0] if c.startswith("beff_") and c[5:6] in "ep")]
                 cost = float(np.mean([r["wall_seconds"] for r in rows]))
+                cost_lines.append(_cost_line(f"{path.stem}:{h}", k, [archs[i][:k] for i in idx]))
                 point(f"{path.stem}:{h}", k, cost, {n: np.array([r[n] for r in rows], float) for n in names}, idx)
             all_idx = idx
     pool.shutdown()
@@ -92,6 +112,19 @@ def main() -> None:
                 free[c] = np.array([to_float(by.get(i, {}).get(c)) for i in all_idx])
     point("free", 0, 0.0, free, all_idx)
     write_csv(out, args.out)
+    if args.costs is not None:
+        import torch
+
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?") \
+            if os.path.exists("/proc/cpuinfo") else platform.processor()
+        args.costs.write_text(
+            "Absolute cost of the NB201 protocol frontier points (issue 10), from the committed curves: wall seconds\n"
+            "per arch of the first k epochs, one torch thread per arch, two archs at once on the machine below\n"
+            "(the curves record their own timings; where the time goes: training / validation / beta_eff per\n"
+            f"epoch / beta_eff points with their validation). Written by experiments/nb201_protocol/frontier.py.\n"
+            f"machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), no GPU used; torch {torch.__version__}\n"
+            + "\n".join(cost_lines) + "\n")
+        print(f"wrote {args.costs}")
     best = sorted((r for r in out if r["cut_off"] == "excluded" and r["score"] in (*BASELINES, "params")),
                   key=lambda r: (r["seconds_per_arch"], -r["spearman"]))
     for r in best:
