@@ -363,7 +363,7 @@ def _translate(path: Path) -> Iterator[None]:
             raise StoreCorruptError(f"nasbeff store {path} is corrupt: {exc}") from exc
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             raise StoreBusyError(f"nasbeff store {path} stayed locked past the busy timeout: {exc}") from exc
-        raise StoreError(f"nasbeff store {path}: {exc}") from exc
+        raise StoreError(f"nasbeff store {path}: {exc}" + (f" ({name})" if name else "")) from exc
 
 
 def _probe(path: Path) -> bool:
