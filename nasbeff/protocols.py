@@ -8,16 +8,16 @@ A protocol is a set of :class:`~nasbeff.study.StudyConfig` values; options given
   schedule. The schedule is NB201's 12-epoch one (``hp=12``, whose final accuracies rank archs at
   Spearman 0.87 vs ``c10_test``), observed to its end; beta_eff at 12 evenly spaced points, with
   batch-statistics features. About a minute per arch on one modern GPU (several archs at once).
-* ``cpu``: a PLACEHOLDER until the cost/signal frontier is measured (``experiments/nb201_protocol/
-  PLAN.md``): all 25,000 training images at 16x16, C = 16, N = 5, 4 epochs of NB201's 200-epoch
-  cosine schedule, batch 128, 15 beta_eff points with batch-statistics features. Chosen from
-  ``benchmarks_data/bench_training_cpu.txt`` (one thread of a 2-core x86_64): 16x16 inputs train
-  the full-width network at ~1,000 images/s/core (4x the 32x32 rate), so 4 epochs of 25k images
-  (100k images, 4x NB201's epoch-1 budget, whose x-valid accuracy ranks archs at rho 0.40 at
-  32x32; epoch 5 gives 0.63) cost about 2 minutes for a median arch, inside the 4-minute target of
-  issue 10. The frontier study replaces these values by the cheapest measured point whose best
-  same-run baseline reaches rho >= 0.6 vs ``c10_test`` at <= 4 min/arch (else the best point
-  <= 6 min/arch), and says so here.
+* ``cpu``: NB201's cell at reduced size: 16x16 inputs, C = 8, N = 2, all 25,000 training images,
+  8 epochs of NB201's 200-epoch cosine schedule, batch 128, 15 beta_eff points with batch-statistics
+  features. Chosen on 60 dev archs of 0..199 (``experiments/nb201_protocol/``: ``frontier.csv``,
+  ``chosen.json``) by the rule committed before the choice (PLAN.md, applied by ``choose.py``): the
+  cheapest frontier point whose best same-run baseline reaches rho >= 0.7 vs ``c10_test`` at
+  <= 4 min/arch, else the best point there with rho >= 0.6. No point reached 0.7 (the best, this one,
+  0.6998: TSE-E, 95 % CI [0.53, 0.82], n = 58 without the cut-off archs), so the second branch chose
+  it: 85 s of one thread per arch on a 2-core x86_64 AMD EPYC (``benchmarks_data/
+  nb201_protocol_cost_cpu.txt``). Frontier: two knobs (epochs 1-8 at 25k images; 1-5 epochs at 10k
+  images, which never passed 0.53); width, cells and resolution were not run (session budget).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
     "gpu": {"train_size": 25_000, "valid_size": 5_000, "resolution": 32, "init_channels": 16, "cells": 5,
             "batch_size": 256, "lr": 0.1, "epochs": 12, "schedule_epochs": 12, "beta_samples": 512,
             "beta_points": 12, "beta_bn": "batch"},
-    "cpu": {"train_size": 25_000, "valid_size": 2_000, "resolution": 16, "init_channels": 16, "cells": 5,
-            "batch_size": 128, "lr": 0.1, "epochs": 4, "schedule_epochs": 200, "beta_samples": 512,
+    "cpu": {"train_size": 25_000, "valid_size": 2_000, "resolution": 16, "init_channels": 8, "cells": 2,
+            "batch_size": 128, "lr": 0.1, "epochs": 8, "schedule_epochs": 200, "beta_samples": 512,
             "beta_points": 15, "beta_bn": "batch"},
 }
 
