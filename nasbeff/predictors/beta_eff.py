@@ -14,15 +14,19 @@ Variants the method allows (all read the line at beta_eff = 0): ``transform="sig
 accuracy on ``u = sign(b) log(1 + |b|)`` instead of ``b`` (monotone, u = 0 iff b = 0: tames the
 ratio's explosions near den = 0); ``regression="huber"`` (sklearn ``HuberRegressor``, epsilon 1.35)
 or ``"theilsen"`` (median of pairwise slopes) instead of Bayesian ridge resist outlying points.
-The robust fits give no predictive std (NaN); BIC uses their RSS all the same.
+The robust fits give no predictive std (NaN); BIC uses their RSS all the same. Theil-Sen's
+spatial median stops at scikit-learn's 300-iteration cap on some near-collinear windows; its
+estimate at the cap is used, without a warning per fit.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import BayesianRidge, HuberRegressor, TheilSenRegressor
 
 from .base import CurvePredictor, _as_series, check_beta
@@ -71,7 +75,9 @@ def _fit_window(b: np.ndarray, a: np.ndarray, t0: int, regression: str = "bayes"
         return None
     model = _regressor(regression)
     xb = (b / scale)[:, None]
-    model.fit(xb, a)
+    with warnings.catch_warnings():  # Theil-Sen's spatial median may stop at its 300-iteration cap on
+        warnings.simplefilter("ignore", ConvergenceWarning)  # near-collinear windows: its estimate there is used
+        model.fit(xb, a)
     resid = a - model.predict(xb)
     n = b.size
     rss = max(float(resid @ resid), 1e-12 * n)
