@@ -72,7 +72,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/frontier.csv"))
     ap.add_argument("--plot", type=Path, default=None, help="PNG of the frontier (nasbeff.plots.cost_signal_frontier)")
     ap.add_argument("--costs", type=Path, default=None, help="text file of absolute s/arch")
+    ap.add_argument("--beff", default="beff_points_identity_bayes_tbic",
+                    help="the beta_eff variant drawn on the plot (the one chosen on dev)")
+    ap.add_argument("--replot", action="store_true", help="only redraw --plot from the existing --out CSV")
     args = ap.parse_args()
+    if args.replot:
+        _plot(read_csv(args.out, "--out")[1], args)
+        return
     cost_lines = []
     table = NB201Table()
     out = []
@@ -132,10 +138,16 @@ def main() -> None:
               f"rho {r['spearman']:+.3f} [{r['lo']:+.2f}, {r['hi']:+.2f}] n={r['n']}")
     print(f"wrote {args.out}")
     if args.plot is not None:
-        from nasbeff.plots import cost_signal_frontier
+        _plot(out, args)
 
-        cost_signal_frontier(out, args.plot, BASELINES, title=f"NB201 CIFAR-10, dev archs (n = {len(all_idx)})")
-        print(f"wrote {args.plot}")
+
+def _plot(rows: list[dict], args: argparse.Namespace) -> None:
+    from nasbeff.plots import cost_signal_frontier
+
+    n = max(int(float(r["n"])) for r in rows if r["cut_off"] == "included")
+    cost_signal_frontier(rows, args.plot, BASELINES, beff=args.beff,
+                         title=f"NB201 CIFAR-10, dev archs (n = {n}); beta_eff: {args.beff[5:]}")
+    print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
