@@ -68,6 +68,7 @@ import logging
 import math
 import numbers
 import os
+import signal
 import socket
 import sqlite3
 import stat
@@ -592,6 +593,10 @@ class Lease:
         atexit.register(self.release)
 
     def _beat(self) -> None:
+        # Signals go to the main thread (where Python runs their handlers): a Ctrl-C landing in this
+        # thread would interrupt its SQLite write (EINTR -> "disk I/O error") instead of stopping the run.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         while not self._stop.wait(self.interval_s):
             try:
                 cur = self._conn.execute(

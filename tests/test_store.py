@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -542,6 +543,21 @@ def test_heartbeat_advances(tmp_path):
         while _lease_row(path)["heartbeat_at"] <= first and time.monotonic() < deadline:
             time.sleep(0.02)
         assert _lease_row(path)["heartbeat_at"] > first
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the thread's signal mask from /proc")
+def test_heartbeat_thread_blocks_ctrl_c_so_it_reaches_the_main_thread(tmp_path):
+    def blocked(tid: int) -> int:
+        status = Path(f"/proc/self/task/{tid}/status").read_text()
+        return int(next(ln for ln in status.splitlines() if ln.startswith("SigBlk:")).split()[1], 16)
+
+    want = 1 << (signal.SIGINT - 1) | 1 << (signal.SIGTERM - 1)
+    with ResultStore(tmp_path / "s.sqlite") as st, st.acquire_lease("test", interval_s=0.2) as lease:
+        deadline = time.monotonic() + 5
+        while blocked(lease._thread.native_id) & want != want and time.monotonic() < deadline:
+            time.sleep(0.01)  # the thread blocks them as it starts
+        assert blocked(lease._thread.native_id) & want == want
+        assert not blocked(threading.get_native_id()) & want  # the main thread still takes Ctrl-C
 
 
 def test_stale_heartbeat_of_another_host_is_taken_over(tmp_path):
