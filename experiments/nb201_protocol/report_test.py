@@ -103,7 +103,9 @@ def main() -> None:
     test = {c: np.array([to_float(r.get(c)) for r in rows]) for c in fields
             if c in SAME_RUN or (c.startswith("zc_") and not c.endswith("_seconds"))}
     cut = np.array([r["cut_off"] in ("True", "true", "1") for r in rows])
-    truth = NB201Table().column("c10_test", idx)
+    table_ = NB201Table()
+    truth = table_.column("c10_test", idx)
+    test.setdefault("zc_params", table_.column("params_mb_c10", idx))  # free: NB201's own count, no run
     lines, _ = table(test, truth, cut, args.n_boot)
     wall = np.array([to_float(r.get("wall_seconds")) for r in rows])
     cfg = json.loads(args.config.read_text()) if args.config.exists() else {}
