@@ -112,7 +112,7 @@ def main() -> None:
     out = ["# NB201 early-training protocol: the pre-registered test (issue 10)", "",
            f"Written by `python experiments/nb201_protocol/report_test.py` from `{args.test}` "
            f"({len(rows)} archs, all of index >= 200: {min(idx) >= 200}; {int(cut.sum())} cut-off). "
-           f"Config `{args.config.name}` (seed {cfg.get('seed', '?')}, protocol {cfg.get('protocol', '?')}, "
+           f"Config `{args.config.name}` (seed {cfg.get('sample', {}).get('seed', '?')}, protocol {cfg.get('protocol', '?')}, "
            f"variant {cfg.get('variant', '?')}); truth: NB201 `c10_test` (200 epochs, mean over seeds).", "",
            f"Cost: {np.nanmean(wall):.0f} s per arch on average (median {np.nanmedian(wall):.0f}, max "
            f"{np.nanmax(wall):.0f}), one thread per arch, two archs at once on 2 cores.", "", *lines]
