@@ -1040,7 +1040,7 @@ class ResultStore:
         yet: its epochs and its done marker in one transaction per unit. A unit stored here already
         (done or not) is left as it is. Returns the number of units added."""
         units: dict[RunKey, list[tuple[int | None, dict]]] = {}
-        for r in read_units_csv(Path(path)):
+        for r in read_units_csv(path):
             key = RunKey(r["space"], r["arch"], r["dataset"], r["scorer"], r["config_hash"], int(r["seed"]))
             epoch = int(r["epoch"])
             units.setdefault(key, []).append((None if epoch == NO_EPOCH else epoch, json.loads(r["metrics"])))
