@@ -112,6 +112,10 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_a_second_run_on_the_same_store_refuses_at_once_and_ctrl_c_exits_130(tmp_path, tiny_cifar):
     args = _rank_args(tiny_cifar, tmp_path, "0,3,11")
+    # 20 epochs: ~19 s of training after the first committed epoch, more than the 10 s the second run may
+    # take to be refused, so Ctrl-C lands inside the run; with 3 epochs (~3 s left) an idle machine
+    # sometimes finished before it
+    args[args.index("--epochs") + 1] = "20"
     proc = _start(args, tmp_path)
     db = tmp_path / "s.sqlite"
     try:
@@ -132,7 +136,7 @@ def test_a_second_run_on_the_same_store_refuses_at_once_and_ctrl_c_exits_130(tmp
     assert "Traceback" not in out
     res = runner.invoke(app, args + ["--threads", "1"])
     assert res.exit_code == 0, res.output
-    assert _epochs_committed(db) == 9 and set(_n_writes(db)) == {1}
+    assert _epochs_committed(db) == 3 * 20 and set(_n_writes(db)) == {1}
 
 
 @pytest.mark.parametrize("extra, message", [
