@@ -29,8 +29,9 @@ Conventions (every proxy):
 Sharing and populations:
 
 * ``score_many(names, model, batches)`` scores several proxies on one model; proxies registered as
-  one **group** (``register_group``: ``aznas_*``, ``vkdnw*``) are computed by a single shared
-  forward/backward, and each member's ``seconds`` is its equal share of that call (so costs add up).
+  one **group** (``register_group``: ``aznas_*``, ``vkdnw*``, ``snip``/``grad_norm``/``plain``/``fisher``)
+  are computed by a single shared forward/backward, and each member's ``seconds`` is its equal
+  share of that call (so costs add up).
 * ``score_population(names, models, batches)`` scores a population of candidate models and also
   accepts **rank aggregates** ``"rank:a+b+c"`` (sum of ``log(rank/N)``, AZ-NAS) and
   ``"meanrank:a+b"`` (mean rank) over that population (:mod:`nasbeff.proxies.aggregate`). An
@@ -335,6 +336,7 @@ from . import (  # noqa: E402,F401
     grad_norm,
     grasp,
     jacov,
+    loss_gradients,
     meco,
     naswot,
     params,

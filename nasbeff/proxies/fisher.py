@@ -5,38 +5,27 @@ gradient ``g = dL/da``, the per-channel Fisher is ``F_c = 0.5 * mean_n (sum_{spa
 zero-cost-nas then broadcasts ``F_c`` to every weight of output channel ``c`` and sums, so the
 layer contributes ``fan_in * sum_c F_c`` (``fan_in = prod(weight.shape[1:])``). ``fan_in_weighting``
 (default True) reproduces that; False gives the plain per-activation sum. One batch, train mode.
-Higher = better. Cut-off models still get a value (the head's bias output times its gradient), flagged.
+Higher = better. Cut-off models still get a value (the head's bias output times its gradient),
+flagged. The activation gradients come from the loss-gradient pass shared with ``snip``,
+``grad_norm`` and ``plain`` (:mod:`nasbeff.proxies.loss_gradients`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-from . import register
-from ._common import (
-    CONSTANT_OUTPUT,
-    Batch,
-    LossFn,
-    check_finite,
-    first_batch,
-    is_constant_over_batch,
-    weight_layers,
-    work_copy,
-)
+from ._common import check_finite
 
 
-@register("fisher")
-def fisher(
-    model: nn.Module, batches: list[Batch], loss_fn: LossFn, fan_in_weighting: bool = True
-) -> tuple[float, str | None]:
-    x, y = first_batch(batches, "fisher")
-    net = work_copy(model)
-    layers = weight_layers(net)
-    if not layers:
-        raise ValueError("fisher: the model has no Conv/Linear layer to score")
+@contextmanager
+def activation_fisher_hooks(layers: Sequence[nn.Module]) -> Iterator[dict[int, torch.Tensor]]:
+    """While active, every forward of ``layers[i]`` registers a gradient hook on its output that adds
+    ``F_c`` of that call to the yielded ``{i: F_c}`` once the backward pass reaches it."""
     per_layer: dict[int, torch.Tensor] = {}
 
     def make_hook(idx: int):
@@ -58,18 +47,17 @@ def fisher(
 
     handles = [m.register_forward_hook(make_hook(i)) for i, m in enumerate(layers)]
     try:
-        out = net(x)
-        if not isinstance(out, torch.Tensor):
-            raise ValueError(f"fisher: model must return a logits tensor, got {type(out).__name__}")
-        check_finite(out, "model output", "fisher")
-        loss = loss_fn(out, y)
-        check_finite(loss, "loss", "fisher")
-        loss.backward()
+        yield per_layer
     finally:
         for h in handles:
             h.remove()
+
+
+def fisher_value(layers: Sequence[nn.Module], per_layer: dict[int, torch.Tensor],
+                 fan_in_weighting: bool = True) -> float:
+    """``sum_l w_l sum_c F_c`` with ``w_l = fan_in`` (zero-cost-nas) or 1."""
     total = 0.0
     for i, f_c in per_layer.items():
         w = math.prod(layers[i].weight.shape[1:]) if fan_in_weighting else 1
         total += w * float(f_c.sum())
-    return total, (CONSTANT_OUTPUT if is_constant_over_batch(out) else None)
+    return total

@@ -1,25 +1,21 @@
 """Gradient norm (Abdelfattah et al. 2021, zero-cost-nas ``grad_norm``).
 
 ``grad_norm = sum_l ||dL/dW_l||_2`` (per-layer L2 norm of the Conv/Linear weight gradient, summed),
-one batch, train mode. Higher = better. Cut-off models give 0.0 (flagged).
+one batch, train mode. Higher = better. Cut-off models give 0.0 (flagged). Computed in the
+loss-gradient pass it shares with ``snip``, ``plain`` and ``fisher`` (:mod:`nasbeff.proxies.loss_gradients`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
-from torch import nn
-
-from . import register
-from ._common import CONSTANT_OUTPUT, Batch, LossFn, first_batch, forward_loss_grads, is_constant_over_batch, work_copy
 
 
-@register("grad_norm")
-def grad_norm(model: nn.Module, batches: list[Batch], loss_fn: LossFn) -> tuple[float, str | None]:
-    x, y = first_batch(batches, "grad_norm")
-    net = work_copy(model)
-    _layers, grads, out = forward_loss_grads(net, x, y, loss_fn, "grad_norm")
+def grad_norm_value(grads: Sequence[torch.Tensor | None]) -> float:
+    """``sum_l ||dL/dW_l||_2`` (float64 accumulation)."""
     total = torch.zeros((), dtype=torch.float64)
     for g in grads:
         if g is not None:
             total += torch.linalg.vector_norm(g.double())
-    return float(total), (CONSTANT_OUTPUT if is_constant_over_batch(out) else None)
+    return float(total)

@@ -1,24 +1,21 @@
 """Plain (Abdelfattah et al. 2021, zero-cost-nas ``plain``): ``sum_l sum_i theta_i * dL/dtheta_i``
 (signed) over Conv/Linear weights, one batch, train mode. Higher = better (their convention; it is a
-weak proxy). Cut-off models give 0.0 (flagged).
+weak proxy). Cut-off models give 0.0 (flagged). Computed in the loss-gradient pass it shares with
+``snip``, ``grad_norm`` and ``fisher`` (:mod:`nasbeff.proxies.loss_gradients`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from . import register
-from ._common import CONSTANT_OUTPUT, Batch, LossFn, first_batch, forward_loss_grads, is_constant_over_batch, work_copy
 
-
-@register("plain")
-def plain(model: nn.Module, batches: list[Batch], loss_fn: LossFn) -> tuple[float, str | None]:
-    x, y = first_batch(batches, "plain")
-    net = work_copy(model)
-    layers, grads, out = forward_loss_grads(net, x, y, loss_fn, "plain")
+def plain_value(layers: Sequence[nn.Module], grads: Sequence[torch.Tensor | None]) -> float:
+    """``sum_l sum_i W_l,i * dL/dW_l,i`` (float64 accumulation)."""
     total = torch.zeros((), dtype=torch.float64)
     for m, g in zip(layers, grads):
         if g is not None:
             total += (m.weight.detach() * g).sum().double()
-    return float(total), (CONSTANT_OUTPUT if is_constant_over_batch(out) else None)
+    return float(total)
