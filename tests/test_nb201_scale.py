@@ -57,9 +57,35 @@ def test_report_on_a_made_up_csv(tmp_path):
     assert rows[0]["c10_test"][0] == pytest.approx(stats.spearmanr(noisy[keep], truth_c10[idx][keep]).statistic)
     assert rows[0]["c10_test"][2] == pytest.approx(stats.kendalltau(noisy[keep], truth_c10[idx][keep]).statistic)
     assert report.PUBLISHED["meco"].startswith("0.894")
+    assert line.rstrip().endswith("| 0.50 |  |")  # its measured seconds; no published figure
+    assert half_line.rstrip().endswith("|  |  |")  # no seconds column: no cost
     with pytest.raises(ValueError, match="needs an index column"):
         (tmp_path / "bad.csv").write_text("a,b\n")
         report.read_scores(tmp_path / "bad.csv")
+
+
+def test_report_charges_group_passes_once_and_sums_chunks(tmp_path):
+    report = _load("report")
+    sec = {"meco": np.array([0.3, 0.5]), "flops": np.array([0.1, 0.1]),
+           "aznas_expressivity": np.array([0.2, 0.2]), "aznas_trainability": np.array([0.2, 0.2]),
+           "aznas_progressivity": np.array([0.2, 0.2]), "aznas_complexity": np.array([0.05, 0.05])}
+    # an aggregate costs each part; an AZ-NAS member is charged the whole pass of its group (the 3
+    # shares of expressivity, progressivity, trainability; complexity is the separate flops proxy)
+    np.testing.assert_allclose(report.seconds_per_arch("rank:meco+aznas_trainability+flops", sec), [1.0, 1.2])
+    np.testing.assert_allclose(report.seconds_per_arch("meco", sec), [0.3, 0.5])
+    assert report.seconds_per_arch("zico", sec) is None
+    log = tmp_path / "chunks.jsonl"
+    recs = [{"tier": "sample", "wall_s": 3600, "cpu_s": 7000, "peak_pss_mib": 1200.4, "cpu": "EPYC", "cores": 2,
+             "load_before": 0.1, "load_after": 2.0},
+            {"tier": "sample", "wall_s": 1800, "cpu_s": 3500, "peak_pss_mib": 1300.6, "cpu": "EPYC", "cores": 2,
+             "load_before": 0.2, "load_after": 2.1},
+            {"tier": "cheap", "wall_s": 360, "cpu_s": 700, "peak_pss_mib": 900, "cpu": "EPYC", "cores": 2}]
+    log.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    lines = report.cost_lines(log)
+    assert "3 chunks; machine: EPYC (2 cores)" in lines[2]
+    assert "| sample | 2 | 1.50 | 2.92 | 1301 | 0.1/2.0, 0.2/2.1 |" in lines
+    assert "| cheap | 1 | 0.10 | 0.19 | 900 | ?/? |" in lines
+    assert report.cost_lines(tmp_path / "none.jsonl") == []
 
 
 def test_config_sample_and_commands():

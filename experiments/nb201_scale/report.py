@@ -11,13 +11,17 @@ mean) and ``naslib_val_c10`` (NASLib's single-seed validation accuracy, the NAS-
 label), over all archs of the CSV with a value ("with cut-off") and without the cut-off archs
 (input disconnected from the output; 341 of the whole space). ``-inf`` (cannot be scored) ranks
 last: values are replaced by their ranks (ties averaged) before the correlations, so those archs
-count; empty cells (not computed) are left out.
+count; empty cells (not computed) are left out. Beside each: the median wall seconds per arch it
+cost (``<proxy>_seconds`` columns; a group member is charged its group's whole pass, an aggregate
+every part's, by :func:`nasbeff.proxies.charged_seconds`), and the time and peak memory (PSS of the
+process tree) of every chunk of the run, from ``chunks.jsonl`` beside this file.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -26,6 +30,8 @@ from scipy.stats import rankdata
 
 from nasbeff.benchmarks import NB201Table
 from nasbeff.evaluate import rank_correlation
+from nasbeff.proxies import charged_seconds
+from nasbeff.proxies.aggregate import is_aggregate_name, parse_aggregate_name
 from nasbeff.spaces import is_cut_off
 
 #: Published whole-space Spearman rho on NB201 CIFAR-10, by column.
@@ -38,7 +44,9 @@ PUBLISHED: dict[str, str] = {
     "rank:aznas_expressivity+aznas_progressivity+aznas_trainability+aznas_complexity": "0.913 (AZ-NAS notebook)",
     "rank:vkdnw_single+jacov+aznas_expressivity+aznas_trainability+flops": "0.919 (VKDNW_agg)",
 }
+PUBLISHED_N = 15625  # every published figure above is over the whole space
 TRUTHS = ("c10_test", "naslib_val_c10")
+HERE = Path(__file__).resolve().parent
 NOT_SCORES = {"index", "arch_str", "cut_off", "flags"}
 
 
@@ -60,6 +68,28 @@ def read_scores(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarr
     return idx, cols, cut
 
 
+def read_seconds(path: Path) -> dict[str, np.ndarray]:
+    """proxy -> measured wall seconds per arch (``<proxy>_seconds`` columns; NaN where empty)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [c[: -len("_seconds")] for c in (rows[0] if rows else {}) if c.endswith("_seconds")]
+    return {n: np.array([float(r[f"{n}_seconds"]) if r[f"{n}_seconds"] not in ("", "None") else math.nan
+                         for r in rows]) for n in names}
+
+
+def seconds_per_arch(name: str, seconds: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Wall seconds per arch of scorer ``name`` (an aggregate: all its parts; a group member: its
+    group's pass; a column that is not a registered proxy: its own seconds), or None when some
+    part has no measured seconds."""
+    parts = parse_aggregate_name(name)[1] if is_aggregate_name(name) else [name]
+    if not set(parts) <= set(seconds):
+        return None
+    try:
+        return np.asarray(charged_seconds(parts, seconds), dtype=float)
+    except KeyError:  # not a registered proxy (e.g. a column added by hand): no group to charge
+        return np.sum([seconds[p] for p in parts], axis=0)
+
+
 def as_ranks(values: np.ndarray) -> np.ndarray:
     """Ranks of the present values (``-inf`` lowest, ties averaged), NaN where missing."""
     out = np.full(values.shape, math.nan)
@@ -68,11 +98,16 @@ def as_ranks(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def table(cols: dict[str, np.ndarray], truth: dict[str, np.ndarray], keep: np.ndarray, n_boot: int) -> list[dict]:
-    """One row per column: n, and per truth rho/tau with CIs, on the archs of ``keep``."""
+def table(cols: dict[str, np.ndarray], truth: dict[str, np.ndarray], keep: np.ndarray, n_boot: int,
+          seconds: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """One row per column: n, median seconds per arch, and per truth rho/tau with CIs, on the archs
+    of ``keep`` that have a value."""
     rows = []
     for name, v in cols.items():
-        row = {"scorer": name, "n": int((~np.isnan(v[keep])).sum())}
+        has = keep & ~np.isnan(v)
+        sec = seconds_per_arch(name, seconds or {})
+        row = {"scorer": name, "n": int(has.sum()),
+               "seconds": float(np.nanmedian(sec[has])) if sec is not None and has.any() else None}
         for t, tv in truth.items():
             try:
                 c = rank_correlation(as_ranks(v[keep]), tv[keep], n_boot=n_boot)
@@ -89,21 +124,45 @@ def _cell(v) -> str:
 
 
 def markdown(rows: list[dict], title: str) -> list[str]:
-    lines = [f"## {title}", "", "| scorer | n | Spearman vs c10_test | Kendall vs c10_test | Spearman vs naslib_val_c10 "
-             "| Kendall vs naslib_val_c10 | published (whole space) |", "|---|---|---|---|---|---|---|"]
+    lines = [f"## {title}", "",
+             "| scorer | n | Spearman vs c10_test | Kendall vs c10_test | Spearman vs naslib_val_c10 "
+             f"| Kendall vs naslib_val_c10 | s/arch | published (n = {PUBLISHED_N:,}) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = []
         for t in TRUTHS:
             v = r.get(t)
             cells += [_cell(None if v is None else (v[0], v[1])), _cell(None if v is None else (v[2], v[3]))]
-        lines.append(f"| `{r['scorer']}` | {r['n']} | " + " | ".join(cells) + f" | {PUBLISHED.get(r['scorer'], '')} |")
+        sec = "" if r.get("seconds") is None else f"{r['seconds']:.2f}"
+        lines.append(f"| `{r['scorer']}` | {r['n']} | " + " | ".join(cells)
+                     + f" | {sec} | {PUBLISHED.get(r['scorer'], '')} |")
     return lines + [""]
 
 
-def report(scores: Path, truth: dict[str, np.ndarray] | None, n_boot: int) -> str:
+def cost_lines(chunks: Path) -> list[str]:
+    """Time and memory of the run: one line per tier (chunks, wall hours, CPU hours, peak PSS) from
+    the ``chunks.jsonl`` records of ``run.py``."""
+    if not chunks.is_file():
+        return []
+    recs = [json.loads(ln) for ln in chunks.read_text().splitlines() if ln.strip()]
+    machines = sorted({f"{r.get('cpu', 'unknown')} ({r.get('cores', '?')} cores)" for r in recs})
+    lines = ["## Time and memory", "", f"From `{chunks.name}` ({len(recs)} chunks; machine: {', '.join(machines)}). "
+             "PSS is the proportional set size of the whole process tree, sampled every second.", "",
+             "| tier | chunks | wall h | CPU h | peak PSS MiB | load average before/after |",
+             "|---|---|---|---|---|---|"]
+    for tier in dict.fromkeys(r["tier"] for r in recs):
+        rs = [r for r in recs if r["tier"] == tier]
+        loads = ", ".join(f"{r.get('load_before', '?')}/{r.get('load_after', '?')}" for r in rs)
+        lines.append(f"| {tier} | {len(rs)} | {sum(r['wall_s'] for r in rs) / 3600:.2f} | "
+                     f"{sum(r['cpu_s'] for r in rs) / 3600:.2f} | {max(r['peak_pss_mib'] for r in rs):.0f} | {loads} |")
+    return lines + [""]
+
+
+def report(scores: Path, truth: dict[str, np.ndarray] | None, n_boot: int, chunks: Path | None = None) -> str:
     """The Markdown report of ``scores``; ``truth``: column -> values over the whole space (default:
-    :data:`TRUTHS` of the NB201 table)."""
+    :data:`TRUTHS` of the NB201 table); ``chunks``: the run's ``chunks.jsonl`` (time and memory)."""
     idx, cols, cut = read_scores(scores)
+    seconds = read_seconds(scores)
     if truth is None:
         t = NB201Table()
         truth = {c: t.column(c) for c in TRUTHS}
@@ -111,8 +170,11 @@ def report(scores: Path, truth: dict[str, np.ndarray] | None, n_boot: int) -> st
     lines = [f"# NB201 CIFAR-10 scorers on {len(idx)} archs ({scores.name})", "",
              f"Spearman / Kendall with 95% bootstrap CIs ({n_boot} resamples, seed 0). -inf ranks last. "
              f"{int(cut.sum())} cut-off archs in the file.", ""]
-    lines += markdown(table(cols, tv, np.ones(len(idx), bool), n_boot), f"with cut-off archs (n = {len(idx)})")
-    lines += markdown(table(cols, tv, ~cut, n_boot), f"without cut-off archs (n = {int((~cut).sum())})")
+    lines += markdown(table(cols, tv, np.ones(len(idx), bool), n_boot, seconds),
+                      f"with cut-off archs (n = {len(idx)})")
+    lines += markdown(table(cols, tv, ~cut, n_boot, seconds), f"without cut-off archs (n = {int((~cut).sum())})")
+    if chunks is not None:
+        lines += cost_lines(chunks)
     return "\n".join(lines)
 
 
@@ -121,8 +183,9 @@ def main() -> None:
     ap.add_argument("--scores", type=Path, default=Path("benchmarks_data/nb201_cifar10_proxies_3000.csv"))
     ap.add_argument("--out", type=Path, default=Path("experiments/nb201_scale/results.md"))
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--chunks", type=Path, default=HERE / "chunks.jsonl", help="run.py's chunk records")
     args = ap.parse_args()
-    args.out.write_text(report(args.scores, None, args.n_boot) + "\n")
+    args.out.write_text(report(args.scores, None, args.n_boot, args.chunks) + "\n")
     print(f"wrote {args.out}")
 
 

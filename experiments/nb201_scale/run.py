@@ -7,7 +7,8 @@ Reads ``config.json`` beside this file: the sample (pool, size, seed), the batch
 tiers (which proxies on which archs, in order). Each tier is one resumable ``nasbeff score`` call
 (same store for all, so nothing is scored twice), given the minutes left; every call runs under
 ``benchmarks/bench_score_memory.py`` (peak PSS of the process tree, CPU time) and its record is
-appended to ``runs/nb201_scale/chunks.jsonl``. Every scored (arch, proxy) pair also goes into the
+appended, with the CPU model and the load average before and after, to ``chunks.jsonl`` beside this
+file (committed: the time and memory of the whole run). Every scored (arch, proxy) pair also goes into the
 config's ``results`` CSV (``nasbeff score --results``): commit it after each chunk, and a fresh
 checkout without the local store continues from it. When every tier is complete, the tier CSVs are
 merged by index into ``merged_out`` (the sample's archs; subset-tier columns empty outside the
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,6 +31,17 @@ from nasbeff.runs._common import parse_indices, sample_archs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), or ``"unknown"``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def tier_archs(cfg: dict, tier: dict) -> list[int]:
@@ -107,7 +120,8 @@ def main() -> int:
     cfg = json.loads(args.config.read_text())
     data = args.data or (shared_data_dir() or Path("../shared/data")) / cfg["data"]
     end = time.time() + 60 * args.minutes
-    log = REPO / Path(cfg["store"]).parent / "chunks.jsonl"
+    log = HERE / "chunks.jsonl"
+    scratch = REPO / Path(cfg["store"]).parent
     for tier in cfg["tiers"]:
         n = len(tier_archs(cfg, tier))
         if tier_done(REPO / tier["out"], n, tier["proxies"]):
@@ -120,13 +134,16 @@ def main() -> int:
         if args.dry_run:
             print(f"# tier {tier['name']} ({n} archs)\n" + " ".join(cmd))
             continue
-        mem = log.parent / f"mem_{tier['name']}_{int(time.time())}.json"
-        log.parent.mkdir(parents=True, exist_ok=True)
+        mem = scratch / f"mem_{tier['name']}_{int(time.time())}.json"
+        scratch.mkdir(parents=True, exist_ok=True)
+        load_before = os.getloadavg()[0]
         rc = subprocess.call([sys.executable, str(REPO / "benchmarks" / "bench_score_memory.py"), "--out", str(mem),
                               "--", *cmd], cwd=REPO)
         rec = json.loads(mem.read_text())
         rec.pop("samples")
         rec["command"] = f"nasbeff score (tier {tier['name']}, {n} archs)"
+        rec.update(cpu=cpu_model(), cores=os.cpu_count(), load_before=round(load_before, 2),
+                   load_after=round(os.getloadavg()[0], 2), ended=time.strftime("%Y-%m-%d %H:%M:%S"))
         with open(log, "a") as f:
             f.write(json.dumps({"tier": tier["name"], **rec}) + "\n")
         if rc != 0:
