@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbeff import proxies as P
+from nasbeff.proxies import loss_gradients as LG
 from nasbeff.proxies.zico import split_batch
 
 torch.set_num_threads(1)
@@ -218,6 +219,29 @@ def test_snip_grad_norm_plain_match_backward_grads():
     assert P.score("snip", m, [(x, y)]).value == pytest.approx(snip, rel=1e-5)
     assert P.score("grad_norm", m, [(x, y)]).value == pytest.approx(gn, rel=1e-5)
     assert P.score("plain", m, [(x, y)]).value == pytest.approx(plain, rel=1e-4, abs=1e-7)
+
+
+def test_loss_gradient_group_is_one_pass_with_the_values_of_separate_calls():
+    m = TinyCNN()
+    x, y = img_data()
+    names = ["snip", "grad_norm", "plain", "fisher"]
+    assert P.passes([*names, "meco"]) == [tuple(names), ("meco",)]
+    alone = {n: P.score(n, m, [(x, y)]).value for n in names}
+    calls = []
+    real = LG.loss_gradients
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        for n in names:
+            mp.setitem(P._GROUP_OF, n, counted)
+        res = P.score_many(names, m, [(x, y)], options={"fisher": {"fan_in_weighting": False}})
+    assert len(calls) == 1
+    assert {n: res[n].value for n in names[:3]} == {n: alone[n] for n in names[:3]}  # exactly the same numbers
+    assert res["fisher"].value == P.score("fisher", m, [(x, y)], fan_in_weighting=False).value != alone["fisher"]
+    assert len({res[n].seconds for n in names}) == 1  # equal shares of the one call
 
 
 def test_grasp_matches_full_hessian():
