@@ -104,3 +104,33 @@ def test_config_sample_and_commands():
     cmd = run.score_command(cfg, cfg["tiers"][0], Path("c.tar.gz"), 80.0)
     assert cmd[3:] [:8] == ["score", "--data", "c.tar.gz", "--archs", "200-15624", "--sample", "3000", "--sample-seed"]
     assert "--time-limit" in cmd and cmd[cmd.index("--time-limit") + 1] == "80.00"
+
+
+def test_report_compares_ours_and_published_values_on_the_same_archs(tmp_path):
+    report = _load("report")
+    zc = tmp_path / "zc_proxies"
+    zc.mkdir()
+    idx = np.arange(200, 260)
+    rng = np.random.default_rng(1)
+    truth = np.full(15625, np.nan)
+    truth[idx] = rng.normal(80, 5, len(idx))
+    theirs = truth[idx] + rng.normal(0, 5, len(idx))  # published: noisy
+    with open(zc / "naslib_zc_nb201_subset.csv", "w") as f:
+        f.write("dataset,index,nwot,snip\n")
+        for i, v in zip(idx[:40], theirs[:40]):  # published for 40 of our 60 archs
+            f.write(f"cifar10,{i},{float(v)!r},\n")
+            f.write(f"cifar100,{i},0.0,\n")  # other datasets are ignored
+    report.NASLIB_NAMES = {"naswot": "nwot", "snip": "snip"}
+    pub = report.published_columns(tmp_path)
+    assert set(pub) == {"naswot", "snip"} and np.isfinite(pub["naswot"][0]).sum() == 40
+    assert report.published_columns(None) == {}
+    ours = truth[idx].copy()  # ours: perfect
+    cut = np.zeros(len(idx), bool)
+    cut[0] = True  # a cut-off arch is left out
+    lines = report.same_arch_lines(idx, {"naswot": ours, "snip": ours}, cut, pub, truth[idx], n_boot=50)
+    row = next(ln for ln in lines if ln.startswith("| `naswot`"))
+    expect = stats.spearmanr(theirs[1:40], truth[idx][1:40]).statistic
+    assert f"| 39 | 1.000 [1.00, 1.00] | {expect:.3f}" in row
+    assert f"| {1 - expect:+.3f} [" in row
+    assert not any(ln.startswith("| `snip`") for ln in lines)  # nothing published for it
+    assert report.same_arch_lines(idx, {"zico": ours}, cut, pub, truth[idx], n_boot=50) == []

@@ -14,7 +14,9 @@ last: values are replaced by their ranks (ties averaged) before the correlations
 count; empty cells (not computed) are left out. Beside each: the median wall seconds per arch it
 cost (``<proxy>_seconds`` columns; a group member is charged its group's whole pass, an aggregate
 every part's, by :func:`nasbeff.proxies.charged_seconds`), and the time and peak memory (PSS of the
-process tree) of every chunk of the run, from ``chunks.jsonl`` beside this file.
+process tree) of every chunk of the run, from ``chunks.jsonl`` beside this file. Where the shared
+data holds published per-arch values (NB-Suite-Zero's CIFAR-10 file: 725 archs; NASLib's Zen: all),
+ours and theirs are compared on exactly the same archs against NB-Suite-Zero's label.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from nasbeff.benchmarks import NB201Table
-from nasbeff.evaluate import rank_correlation
+from nasbeff.benchmarks import NB201Table, shared_data_dir
+from nasbeff.evaluate import paired_bootstrap, rank_correlation
 from nasbeff.proxies import charged_seconds
 from nasbeff.proxies.aggregate import is_aggregate_name, parse_aggregate_name
 from nasbeff.spaces import is_cut_off
@@ -46,6 +48,9 @@ PUBLISHED: dict[str, str] = {
 }
 PUBLISHED_N = 15625  # every published figure above is over the whole space
 TRUTHS = ("c10_test", "naslib_val_c10")
+#: Our column -> the column of NB-Suite-Zero's published per-arch file (NASLib ``zc_nasbench201.json``).
+NASLIB_NAMES = {"naswot": "nwot", "jacov": "jacov", "snip": "snip", "grad_norm": "grad_norm", "fisher": "fisher",
+                "grasp": "grasp", "plain": "plain", "synflow": "synflow", "params": "params", "flops": "flops"}
 HERE = Path(__file__).resolve().parent
 NOT_SCORES = {"index", "arch_str", "cut_off", "flags"}
 
@@ -139,6 +144,51 @@ def markdown(rows: list[dict], title: str) -> list[str]:
     return lines + [""]
 
 
+def published_columns(shared: Path | None) -> dict[str, tuple[np.ndarray, str]]:
+    """Published per-arch values over the whole space (NaN where not published), by our column
+    name: NB-Suite-Zero's CIFAR-10 subset file (725 archs) and NASLib's Zen for all 15,625."""
+    out: dict[str, tuple[np.ndarray, str]] = {}
+    if shared is None:
+        return out
+    zc = shared / "zc_proxies" / "naslib_zc_nb201_subset.csv"
+    if zc.is_file():
+        with open(zc, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["dataset"] == "cifar10"]
+        for ours, theirs in NASLIB_NAMES.items():
+            v = np.full(15625, math.nan)
+            for r in rows:
+                if r[theirs] not in ("", "nan"):
+                    v[int(r["index"])] = float(r[theirs])
+            out[ours] = (v, "NB-Suite-Zero per-arch file")
+    if (shared / "nb201").is_dir():
+        out["zen"] = (np.asarray(NB201Table(shared).column("zen_c10"), dtype=float), "NASLib zen_c10")
+    return out
+
+
+def same_arch_lines(idx: np.ndarray, cols: dict[str, np.ndarray], cut: np.ndarray,
+                    published: dict[str, tuple[np.ndarray, str]], truth: np.ndarray, n_boot: int) -> list[str]:
+    """Ours and the published values of the same proxy on exactly the same archs (those of the CSV
+    with a published value; cut-off archs left out), each against ``truth`` (NB-Suite-Zero's own
+    label, ``naslib_val_c10``), with the paired bootstrap difference ours - published."""
+    lines = ["## Ours and the published per-arch values, on the same archs", "",
+             "Spearman vs `naslib_val_c10` (NB-Suite-Zero's label), cut-off archs left out; paired bootstrap on "
+             "the same archs and resamples.", "",
+             "| proxy | source | n | ours | published | ours − published |", "|---|---|---|---|---|---|"]
+    for name, (values, source) in published.items():
+        if name not in cols:
+            continue
+        pub = values[idx]
+        keep = ~cut & np.isfinite(pub) & np.isfinite(cols[name]) & np.isfinite(truth)
+        if keep.sum() < 10:
+            continue
+        ours_c = rank_correlation(cols[name][keep], truth[keep], n_boot=n_boot)
+        pub_c = rank_correlation(pub[keep], truth[keep], n_boot=n_boot)
+        d = paired_bootstrap(cols[name][keep], pub[keep], truth[keep], n_boot=n_boot)
+        lines.append(f"| `{name}` | {source} | {int(keep.sum())} | {_cell((ours_c.spearman, ours_c.spearman_ci))} | "
+                     f"{_cell((pub_c.spearman, pub_c.spearman_ci))} | {d.diff:+.3f} [{d.ci[0]:+.2f}, {d.ci[1]:+.2f}] |")
+    return lines + [""] if len(lines) > 6 else []
+
+
 def cost_lines(chunks: Path) -> list[str]:
     """Time and memory of the run: one line per tier (chunks, wall hours, CPU hours, peak PSS) from
     the ``chunks.jsonl`` records of ``run.py``."""
@@ -158,9 +208,11 @@ def cost_lines(chunks: Path) -> list[str]:
     return lines + [""]
 
 
-def report(scores: Path, truth: dict[str, np.ndarray] | None, n_boot: int, chunks: Path | None = None) -> str:
+def report(scores: Path, truth: dict[str, np.ndarray] | None, n_boot: int, chunks: Path | None = None,
+           published: dict[str, tuple[np.ndarray, str]] | None = None) -> str:
     """The Markdown report of ``scores``; ``truth``: column -> values over the whole space (default:
-    :data:`TRUTHS` of the NB201 table); ``chunks``: the run's ``chunks.jsonl`` (time and memory)."""
+    :data:`TRUTHS` of the NB201 table); ``chunks``: the run's ``chunks.jsonl`` (time and memory);
+    ``published``: :func:`published_columns` (the same-arch comparison needs ``naslib_val_c10``)."""
     idx, cols, cut = read_scores(scores)
     seconds = read_seconds(scores)
     if truth is None:
@@ -173,6 +225,8 @@ def report(scores: Path, truth: dict[str, np.ndarray] | None, n_boot: int, chunk
     lines += markdown(table(cols, tv, np.ones(len(idx), bool), n_boot, seconds),
                       f"with cut-off archs (n = {len(idx)})")
     lines += markdown(table(cols, tv, ~cut, n_boot, seconds), f"without cut-off archs (n = {int((~cut).sum())})")
+    if published and "naslib_val_c10" in tv:
+        lines += same_arch_lines(idx, cols, cut, published, tv["naslib_val_c10"], n_boot)
     if chunks is not None:
         lines += cost_lines(chunks)
     return "\n".join(lines)
@@ -185,7 +239,8 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=2000)
     ap.add_argument("--chunks", type=Path, default=HERE / "chunks.jsonl", help="run.py's chunk records")
     args = ap.parse_args()
-    args.out.write_text(report(args.scores, None, args.n_boot, args.chunks) + "\n")
+    published = published_columns(shared_data_dir())
+    args.out.write_text(report(args.scores, None, args.n_boot, args.chunks, published) + "\n")
     print(f"wrote {args.out}")
 
 
