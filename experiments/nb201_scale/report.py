@@ -189,6 +189,10 @@ def same_arch_lines(idx: np.ndarray, cols: dict[str, np.ndarray], cut: np.ndarra
     return lines + [""] if len(lines) > 6 else []
 
 
+def _or_q(v) -> str:
+    return "?" if v is None else str(v)
+
+
 def cost_lines(chunks: Path) -> list[str]:
     """Time and memory of the run: one line per tier (chunks, wall hours, CPU hours, peak PSS) from
     the ``chunks.jsonl`` records of ``run.py``."""
@@ -202,7 +206,7 @@ def cost_lines(chunks: Path) -> list[str]:
              "|---|---|---|---|---|---|"]
     for tier in dict.fromkeys(r["tier"] for r in recs):
         rs = [r for r in recs if r["tier"] == tier]
-        loads = ", ".join(f"{r.get('load_before', '?')}/{r.get('load_after', '?')}" for r in rs)
+        loads = ", ".join(f"{_or_q(r.get('load_before'))}/{_or_q(r.get('load_after'))}" for r in rs)
         lines.append(f"| {tier} | {len(rs)} | {sum(r['wall_s'] for r in rs) / 3600:.2f} | "
                      f"{sum(r['cpu_s'] for r in rs) / 3600:.2f} | {max(r['peak_pss_mib'] for r in rs):.0f} | {loads} |")
     return lines + [""]
