@@ -8,9 +8,10 @@ tiers (which proxies on which archs, in order). Each tier is one resumable ``nas
 (same store for all, so nothing is scored twice), given the minutes left; every call runs under
 ``benchmarks/bench_score_memory.py`` (peak PSS of the process tree, CPU time) and its record is
 appended, with the CPU model and the load average before and after, to ``chunks.jsonl`` beside this
-file (committed: the time and memory of the whole run). Every scored (arch, proxy) pair also goes into the
-config's ``results`` CSV (``nasbeff score --results``; under ``runs/``, not committed: it outgrows
-the 5 MiB limit): a checkout with a copy of it but without the local store continues from it. When every tier is complete, the tier CSVs are
+file (committed: the time and memory of the whole run). Every scored (arch, proxy) pair also goes
+into the config's ``results`` CSV (``nasbeff score --results``; under ``runs/``, not committed: it
+outgrows the 5 MiB limit): a checkout with a copy of it but without the local store continues from
+it. When every tier is complete, the tier CSVs are
 merged by index into ``merged_out`` (the sample's archs; subset-tier columns empty outside the
 subset). ``--dry-run`` prints the commands only.
 """
