@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from nasbeff.backends import cpu_model
 from nasbeff.spaces import build_nb201_model, index_to_str
 from nasbeff.store import ResultStore
 from nasbeff.study import StudyConfig, load_study_data, train_arch
@@ -40,11 +41,7 @@ POINTS = ((16, 8, 1), (16, 8, 2), (16, 16, 5), (32, 8, 2), (32, 16, 5))
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {gpu}; torch {torch.__version__}, "
             f"{torch.get_num_threads()} torch thread(s), Python {platform.python_version()}; load average at start "

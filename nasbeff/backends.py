@@ -36,7 +36,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import torch
 
 __all__ = ["Backend", "LocalBackend", "ProcessBackend", "RayBackend", "make_backend", "check_backend", "BACKENDS",
-           "run_with_threads"]
+           "run_with_threads", "cpu_model"]
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -91,6 +91,21 @@ class LocalBackend:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def cpu_model() -> str:
+    """This machine's CPU model name, for records of time: Linux ``/proc/cpuinfo``, else
+    :func:`platform.processor`, else ``"unknown CPU"``."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def _die_with_parent(parent_pid: int) -> None:

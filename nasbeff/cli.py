@@ -211,7 +211,7 @@ def score(
                                 "--no-resume scores everything again and replaces the stored values."),
     time_limit: float = typer.Option(0.0, help="Stop starting new archs after this many minutes (resumable chunks)."),
     results: Path | None = typer.Option(None, help="(arch, proxy) values CSV to commit: pairs in it are not scored "
-                                        "again, finished ones merged in (resume in a fresh checkout)."),
+                                        "again, finished ones merged in (resume in a fresh checkout); *.gz: gzip."),
     truth: str = typer.Option("c10_test", help="NB201 table column for the summary's Spearman rho ('' = none)."),
     shared: Path | None = SHARED,
     quiet: bool = typer.Option(False, help="No progress bar."),

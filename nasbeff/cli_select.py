@@ -139,7 +139,7 @@ def select(
     device: str | None = typer.Option(None, help="torch device (default cpu)."),
     time_limit: float | None = typer.Option(None, help="Stop starting new runs after this many minutes."),
     results: Path | None = typer.Option(None, help="CSV of every finished run (epochs, exact) to commit: a fresh "
-                                                   "checkout without --store resumes from it."),
+                                                   "checkout without --store resumes from it; *.gz: gzip."),
     config: Path | None = CONFIG,
     debug: bool = DEBUG,
 ) -> None:

@@ -62,7 +62,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import csv
+import gzip
 import hashlib
+import io
 import json
 import logging
 import math
@@ -91,6 +93,7 @@ __all__ = [
     "NO_EPOCH",
     "KEY_FIELDS",
     "RunKey",
+    "is_gzip_path",
     "read_units_csv",
     "StoredRow",
     "ResultStore",
@@ -302,15 +305,22 @@ def _normalise_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def is_gzip_path(path: str | os.PathLike[str]) -> bool:
+    """True for a results file named ``*.gz``: :meth:`ResultStore.export_done` writes it gzip-compressed
+    (deterministically: no name, mtime 0) and :func:`read_units_csv` reads it so."""
+    return Path(path).name.endswith(".gz")
+
+
 def read_units_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
-    """The lines of a :meth:`ResultStore.export_done` file (a :class:`StoreError` naming the problem for
-    any other file): callers validate a ``--results`` file with it before any work."""
+    """The lines of a :meth:`ResultStore.export_done` file, plain or ``*.gz`` (a :class:`StoreError`
+    naming the problem for any other file): callers validate a ``--results`` file with it before any work."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with (gzip.open(path, "rt", newline="", encoding="utf-8") if is_gzip_path(path)
+              else open(path, newline="", encoding="utf-8")) as f:
             reader = csv.DictReader(f)
             rows = list(reader)
             fields = list(reader.fieldnames or [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:  # gzip: BadGzipFile is an OSError
         raise StoreError(f"{path}: not a readable results file ({type(exc).__name__})") from None
     missing = [c for c in (*_ROW_FIELDS, "metrics") if c not in fields]
     if missing:
@@ -1018,7 +1028,8 @@ class ResultStore:
         """Merge every finished unit matching the :meth:`rows` filters into the CSV ``path``: one line
         per epoch, the key fields, ``epoch`` and ``metrics`` (the stored JSON text: exact). Lines of
         other units already in ``path`` are kept, so one file can collect several runs. Commit it and
-        a fresh checkout resumes with :meth:`import_done`. Returns the number of units in the file."""
+        a fresh checkout resumes with :meth:`import_done`. A ``path`` named ``*.gz`` is written gzip-compressed
+        (byte-identical for the same lines). Returns the number of units in the file."""
         from .atomic import atomic_write  # here: this module also loads on its own (tests/_store_worker.py)
 
         out = Path(path)
@@ -1029,10 +1040,16 @@ class ResultStore:
         for rec in self.rows(done=True, **filters):
             fields = dict(zip(KEY_FIELDS, map(str, rec.key.as_tuple())))
             lines[(*fields.values(), str(rec.epoch))] = {**fields, "epoch": str(rec.epoch), "metrics": _dumps(rec.metrics)}
-        with atomic_write(out, "w", newline="") as f:
+        with atomic_write(out, "wb") as raw:
+            binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if is_gzip_path(out) else raw
+            f = io.TextIOWrapper(binary, encoding="utf-8", newline="")
             writer = csv.DictWriter(f, fieldnames=[*_ROW_FIELDS, "metrics"])
             writer.writeheader()
             writer.writerows(lines[k] for k in sorted(lines, key=lambda k: (*k[:5], int(k[5]), int(k[6]))))
+            f.flush()
+            f.detach()  # atomic_write closes the file itself
+            if binary is not raw:
+                binary.close()  # the gzip trailer (raw stays open)
         return len({k[:6] for k in lines})
 
     def import_done(self, path: str | os.PathLike[str]) -> int:

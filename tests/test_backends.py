@@ -81,6 +81,25 @@ def test_the_executor_knows_nothing_of_the_domain():
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0]
 
 
+def test_cpu_model_reads_cpuinfo_and_falls_back(monkeypatch, tmp_path):
+    import builtins
+    import platform
+
+    import nasbeff.backends as be
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Test CPU 9000 @ 1 GHz \nflags\t: a b\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
+    assert be.cpu_model() == "Test CPU 9000 @ 1 GHz"
+    info.write_text("processor\t: 0\n")  # no model line (some ARM kernels): the platform's answer
+    monkeypatch.setattr(platform, "processor", lambda: "aarch64")
+    assert be.cpu_model() == "aarch64"
+    info.unlink()  # no /proc (macOS, Windows), and no answer from the platform either
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    assert be.cpu_model() == "unknown CPU"
+
+
 def test_proxy_job_is_deterministic_and_order_free():
     job = _job()
     units = [(i, PROXIES) for i in ARCHS]

@@ -106,6 +106,27 @@ def test_config_sample_and_commands():
     assert "--time-limit" in cmd and cmd[cmd.index("--time-limit") + 1] == "80.00"
 
 
+def test_tier_done_and_merge_of_the_sample_tiers(tmp_path):
+    run = _load("run")
+    cfg = {"merged_out": "merged.csv", "tiers": [
+        {"name": "sample", "archs": "sample", "proxies": ["a", "rank:a+b", "b"], "out": "s.csv"},
+        {"name": "subset", "archs": "subset", "proxies": ["c", "a"], "out": "u.csv"},
+        {"name": "cheap", "archs": "0-9", "proxies": ["a"], "out": "x.csv"}]}
+    assert [t["name"] for t in run.sample_tiers(cfg)] == ["sample", "subset"]
+    (tmp_path / "s.csv").write_text("index,arch_str,a,b,rank:a+b,a_seconds,flags\n"
+                                    "7,s7,1.0,2.0,-0.5,0.1,\n3,s3,0.5,,-1.0,0.2,b: error\n")
+    (tmp_path / "u.csv").write_text("index,arch_str,c,a,c_seconds,flags\n3,s3,9.0,0.5,1.5,c: slow\n"
+                                    "99,s99,1.0,1.0,1.0,\n")
+    assert run.tier_done(tmp_path / "s.csv", 2, cfg["tiers"][0]["proxies"])  # b's empty cell has its error
+    assert not run.tier_done(tmp_path / "s.csv", 3, cfg["tiers"][0]["proxies"])  # an arch missing
+    assert not run.tier_done(tmp_path / "u.csv", 2, ["c", "d"])  # a proxy column missing
+    assert not run.tier_done(tmp_path / "none.csv", 2, ["c"])
+    out = run.merge(cfg, root=tmp_path)
+    lines = out.read_text().splitlines()
+    assert lines[0] == "index,arch_str,a,b,rank:a+b,a_seconds,c,c_seconds,flags"
+    assert lines[1:] == ["3,s3,0.5,,-1.0,0.2,9.0,1.5,b: error; c: slow", "7,s7,1.0,2.0,-0.5,0.1,,,"]  # not 99
+
+
 def test_report_compares_ours_and_published_values_on_the_same_archs(tmp_path):
     report = _load("report")
     zc = tmp_path / "zc_proxies"
@@ -134,3 +155,28 @@ def test_report_compares_ours_and_published_values_on_the_same_archs(tmp_path):
     assert f"| {1 - expect:+.3f} [" in row
     assert not any(ln.startswith("| `snip`") for ln in lines)  # nothing published for it
     assert report.same_arch_lines(idx, {"zico": ours}, cut, pub, truth[idx], n_boot=50) == []
+
+
+def test_search_rows_merge_and_paired_report(tmp_path):
+    search = _load("run_search")
+    (tmp_path / "old.csv").write_text(
+        "method,scorer,seed,budget_s,evaluations,best_index,best_arch_str,best_test_acc\n"
+        "rea,benchmark,0,2000,17,5,a,93.0000\nrea,benchmark,1,2000,17,5,a,94.0000\n"
+        "warmup_rea,benchmark,0,2000,1007,6,b,93.5000\nwarmup_rea,benchmark,1,2000,1007,6,b,93.5000\n")
+    old = search.read_rows(tmp_path / "old.csv")  # written before the column existed
+    assert [r["warmup_scorer"] for r in old] == ["", "", "naswot_v1", "naswot_v1"]
+    agg = ("warmup_rea", "benchmark", "rank:a+b")
+    new = [{"method": "warmup_rea", "scorer": "benchmark", "warmup_scorer": "rank:a+b", "seed": str(k),
+            "budget_s": "2000", "evaluations": "900", "best_index": "7", "best_arch_str": "c",
+            "best_test_acc": acc} for k, acc in ((0, "94.0000"), (1, "94.5000"), (2, ""))]
+    rows = search.merge_rows(old, new)
+    assert len(rows) == 7 and search.merge_rows(rows, new[:2]) == old + new[:2]  # a rerun replaces its rows
+    assert search.accuracies(rows, agg, 2000.0) == {0: 94.0, 1: 94.5}  # seed 2 found nothing
+    m, (lo, hi), n = search.paired_mean_difference({0: 94.0, 1: 94.5}, {0: 93.0, 1: 94.0})
+    assert (m, n) == (0.75, 2) and 0.5 <= lo <= m <= hi <= 1.0
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        search.paired_mean_difference({0: 1.0}, {0: 2.0, 1: 3.0})
+    text = search.report(rows, [agg], [2000.0], "pool.csv", 1000, {"rank:a+b": 1.1})
+    assert "| warm-up REA (rank:a+b, sample pool) → benchmark | 2 | 94.25 ± 0.35 |" in text
+    assert "| REA + benchmark | 2 | 93.50 ± 0.71 |" in text and "rank:a+b 1.10 s" in text
+    assert "| warm-up REA (naswot_v1, whole space) → benchmark | +0.750 [" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import random
@@ -35,6 +36,7 @@ from nasbeff.store import (
     StoreError,
     canonical_json,
     config_hash,
+    read_units_csv,
 )
 
 WORKER = Path(__file__).with_name("_store_worker.py")
@@ -274,6 +276,38 @@ def test_csv_and_dataframe_export(tmp_path):
     assert list(df.columns) == list(rows[0]) and len(df) == 3
     assert df["train_loss"].tolist()[:2] == [2.0, 1.0] and math.isnan(df["train_loss"][2])
     assert (tmp_path / "none.csv").read_text().startswith("space,arch")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_export_done_plain_and_gzip_round_trip(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as s:
+        s.record_epoch(key("a", scorer="meco"), None, {"value": 0.1 + 0.2, "seconds": 0.5})
+        s.mark_done(key("a", scorer="meco"))
+        s.record_epoch(key("b", scorer="meco"), None, {"value": -3.0})  # not done: never exported
+        assert s.export_done(tmp_path / "pairs.csv") == 1
+        assert s.export_done(tmp_path / "pairs.csv.gz") == 1
+        first = (tmp_path / "pairs.csv.gz").read_bytes()
+        assert first[:2] == b"\x1f\x8b"  # gzip magic
+        assert s.export_done(tmp_path / "pairs.csv.gz") == 1
+        assert (tmp_path / "pairs.csv.gz").read_bytes() == first  # deterministic: no name, mtime 0
+    plain, packed = read_units_csv(tmp_path / "pairs.csv"), read_units_csv(tmp_path / "pairs.csv.gz")
+    assert plain == packed and [r["arch"] for r in plain] == ["a"]
+    assert json.loads(plain[0]["metrics"])["value"] == 0.1 + 0.2  # exact
+    with ResultStore(tmp_path / "fresh.sqlite") as fresh:
+        assert fresh.import_done(tmp_path / "pairs.csv.gz") == 1
+        assert fresh.import_done(tmp_path / "pairs.csv.gz") == 0  # nothing twice
+        assert fresh.is_done(key("a", scorer="meco")) and not fresh.is_done(key("b", scorer="meco"))
+        with ResultStore(tmp_path / "more.sqlite") as other:  # merging into an existing .gz keeps its lines
+            other.record_epoch(key("c", scorer="meco"), None, {"value": 2.0})
+            other.mark_done(key("c", scorer="meco"))
+            assert other.export_done(tmp_path / "pairs.csv.gz") == 2
+    assert [r["arch"] for r in read_units_csv(tmp_path / "pairs.csv.gz")] == ["a", "c"]
+    (tmp_path / "fake.csv.gz").write_bytes((tmp_path / "pairs.csv").read_bytes())  # plain text named .gz
+    with pytest.raises(StoreError, match=r"fake\.csv\.gz: not a readable results file \(BadGzipFile\)"):
+        read_units_csv(tmp_path / "fake.csv.gz")
+    (tmp_path / "cut.csv.gz").write_bytes(first[: len(first) // 2])  # truncated
+    with pytest.raises(StoreError, match=r"cut\.csv\.gz: not a readable results file \(EOFError\)"):
+        read_units_csv(tmp_path / "cut.csv.gz")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 

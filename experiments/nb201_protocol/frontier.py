@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nasbeff.backends import cpu_model
 from nasbeff.benchmarks import NB201Table
 from nasbeff.evaluate import rank_correlation
 from nasbeff.runs._common import read_csv, to_float, write_csv
@@ -121,8 +122,7 @@ def main() -> None:
     if args.costs is not None:
         import torch
 
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?") \
-            if os.path.exists("/proc/cpuinfo") else platform.processor()
+        cpu = cpu_model()
         args.costs.write_text(
             "Absolute cost of the NB201 protocol frontier points (issue 10), from the committed curves: wall seconds\n"
             "per arch of the first k epochs, one torch thread per arch, two archs at once on the machine below\n"

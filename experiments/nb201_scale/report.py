@@ -55,31 +55,27 @@ HERE = Path(__file__).resolve().parent
 NOT_SCORES = {"index", "arch_str", "cut_off", "flags"}
 
 
-def read_scores(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """(indices, column -> values with NaN for empty cells, cut-off mask) of a score CSV."""
+def read_scores(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    """(indices, column -> values, cut-off mask, proxy -> measured wall seconds per arch) of a score
+    CSV, in one read; NaN for empty cells. The seconds come from the ``<proxy>_seconds`` columns."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
         fields = list(reader.fieldnames or [])
     if "index" not in fields or not rows:
         raise ValueError(f"{path}: needs an index column and at least one row")
+
+    def column(c: str) -> np.ndarray:
+        return np.array([float(r[c]) if r[c] not in ("", "None") else math.nan for r in rows])
+
     idx = np.array([int(r["index"]) for r in rows])
-    cols = {c: np.array([float(r[c]) if r[c] not in ("", "None") else math.nan for r in rows])
-            for c in fields if c not in NOT_SCORES and not c.endswith("_seconds")}
+    cols = {c: column(c) for c in fields if c not in NOT_SCORES and not c.endswith("_seconds")}
+    seconds = {c[: -len("_seconds")]: column(c) for c in fields if c.endswith("_seconds")}
     if "cut_off" in fields:
         cut = np.array([r["cut_off"] == "True" for r in rows])
     else:
         cut = np.array([is_cut_off(r["arch_str"]) for r in rows])
-    return idx, cols, cut
-
-
-def read_seconds(path: Path) -> dict[str, np.ndarray]:
-    """proxy -> measured wall seconds per arch (``<proxy>_seconds`` columns; NaN where empty)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    names = [c[: -len("_seconds")] for c in (rows[0] if rows else {}) if c.endswith("_seconds")]
-    return {n: np.array([float(r[f"{n}_seconds"]) if r[f"{n}_seconds"] not in ("", "None") else math.nan
-                         for r in rows]) for n in names}
+    return idx, cols, cut, seconds
 
 
 def seconds_per_arch(name: str, seconds: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -217,8 +213,7 @@ def report(scores: Path, truth: dict[str, np.ndarray] | None, n_boot: int, chunk
     """The Markdown report of ``scores``; ``truth``: column -> values over the whole space (default:
     :data:`TRUTHS` of the NB201 table); ``chunks``: the run's ``chunks.jsonl`` (time and memory);
     ``published``: :func:`published_columns` (the same-arch comparison needs ``naslib_val_c10``)."""
-    idx, cols, cut = read_scores(scores)
-    seconds = read_seconds(scores)
+    idx, cols, cut, seconds = read_scores(scores)
     if truth is None:
         t = NB201Table()
         truth = {c: t.column(c) for c in TRUTHS}

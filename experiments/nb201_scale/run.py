@@ -9,11 +9,11 @@ tiers (which proxies on which archs, in order). Each tier is one resumable ``nas
 ``benchmarks/bench_score_memory.py`` (peak PSS of the process tree, CPU time) and its record is
 appended, with the CPU model and the load average before and after, to ``chunks.jsonl`` beside this
 file (committed: the time and memory of the whole run). Every scored (arch, proxy) pair also goes
-into the config's ``results`` CSV (``nasbeff score --results``; under ``runs/``, not committed: it
-outgrows the 5 MiB limit): a checkout with a copy of it but without the local store continues from
-it. When every tier is complete, the tier CSVs are
-merged by index into ``merged_out`` (the sample's archs; subset-tier columns empty outside the
-subset). ``--dry-run`` prints the commands only.
+into the config's ``results`` file (``nasbeff score --results``, gzip-compressed as its name ends in
+``.gz``; committed): a checkout without the local store continues from it. As soon as the sample
+and subset tiers are complete (and again at the end), their CSVs are merged by index into
+``merged_out`` (the sample's archs; subset-tier columns empty outside the subset). ``--dry-run``
+prints the commands only.
 """
 
 from __future__ import annotations
@@ -27,22 +27,12 @@ import sys
 import time
 from pathlib import Path
 
+from nasbeff.backends import cpu_model
 from nasbeff.benchmarks import shared_data_dir
 from nasbeff.runs._common import parse_indices, sample_archs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), or ``"unknown"``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def tier_archs(cfg: dict, tier: dict) -> list[int]:
@@ -85,14 +75,20 @@ def tier_done(tier_csv: Path, n_archs: int, proxies: list[str]) -> bool:
                                         for r in rows for p in proxies if ":" not in p)
 
 
-def merge(cfg: dict) -> Path:
-    """The sample's rows with the columns of every tier CSV that covers sample archs."""
-    sample = cfg["tiers"][0]
-    with open(REPO / sample["out"], newline="") as f:
+def sample_tiers(cfg: dict) -> list[dict]:
+    """The tiers whose archs are the sample or its subset: those make up ``merged_out`` (a whole-space
+    tier adds no column to the sample's rows: its scorers are the sample tier's)."""
+    return [t for t in cfg["tiers"] if t["archs"] in ("sample", "subset")]
+
+
+def merge(cfg: dict, root: Path = REPO) -> Path:
+    """The sample's rows with the columns of every other sample/subset tier CSV, written to ``merged_out``."""
+    sample, *others = sample_tiers(cfg)
+    with open(root / sample["out"], newline="") as f:
         rows = {int(r["index"]): r for r in csv.DictReader(f)}
     fields = list(next(iter(rows.values())))
-    for tier in cfg["tiers"][1:]:
-        with open(REPO / tier["out"], newline="") as f:
+    for tier in others:
+        with open(root / tier["out"], newline="") as f:
             reader = csv.DictReader(f)
             extra = [c for c in reader.fieldnames if c not in fields and c != "flags"]
             for r in reader:
@@ -102,7 +98,7 @@ def merge(cfg: dict) -> Path:
                         rows[int(r["index"])]["flags"] = "; ".join(filter(None, [rows[int(r["index"])]["flags"],
                                                                                  r["flags"]]))
         fields[fields.index("flags"):fields.index("flags")] = extra
-    out = REPO / cfg["merged_out"]
+    out = root / cfg["merged_out"]
     with open(out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
@@ -123,9 +119,18 @@ def main() -> int:
     end = time.time() + 60 * args.minutes
     log = HERE / "chunks.jsonl"
     scratch = REPO / Path(cfg["store"]).parent
+
+    def done(tier: dict) -> bool:
+        return tier_done(REPO / tier["out"], len(tier_archs(cfg, tier)), tier["proxies"])
+
+    def merge_when_ready() -> None:  # the merged CSV as soon as the sample's tiers are complete
+        if not args.dry_run and not (REPO / cfg["merged_out"]).is_file() and all(map(done, sample_tiers(cfg))):
+            print(f"the sample's tiers are done; wrote {merge(cfg)}")
+
+    merge_when_ready()
     for tier in cfg["tiers"]:
         n = len(tier_archs(cfg, tier))
-        if tier_done(REPO / tier["out"], n, tier["proxies"]):
+        if done(tier):
             continue
         left = (end - time.time()) / 60
         if left < 1:
@@ -150,9 +155,10 @@ def main() -> int:
         if rc != 0:
             print(f"tier {tier['name']}: nasbeff score exited with {rc}; see above")
             return rc
-        if not tier_done(REPO / tier["out"], n, tier["proxies"]):
+        if not done(tier):
             print(f"chunk time spent inside tier {tier['name']}; rerun to continue")
             return 0
+        merge_when_ready()
     if args.dry_run:
         return 0
     print(f"all tiers done; wrote {merge(cfg)}")

@@ -105,13 +105,13 @@ def report(runs: dict[str, list[Trajectory]], table: NB201Table, args, elapsed: 
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     with open(args.csv, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["method", "scorer", "seed", "budget_s", "evaluations", "best_index", "best_arch_str",
-                    "best_test_acc"])
+        w.writerow(["method", "scorer", "warmup_scorer", "seed", "budget_s", "evaluations", "best_index",
+                    "best_arch_str", "best_test_acc"])
         for lab in main_labels:
             for t in runs[lab]:
                 for b in budgets:
                     bi = t.best_at(b)
-                    w.writerow([t.method, t.scorer, t.seed, f"{b:g}", t.evaluations_at(b), bi,
+                    w.writerow([t.method, t.scorer, t.warmup_scorer or "", t.seed, f"{b:g}", t.evaluations_at(b), bi,
                                 table.arch(bi) if bi >= 0 else "", f"{truth[bi]:.4f}" if bi >= 0 else ""])
 
     summ = {lab: {r["budget_s"]: r for r in summarize(ts, truth, budgets)} for lab, ts in runs.items()}
@@ -216,7 +216,8 @@ def report(runs: dict[str, list[Trajectory]], table: NB201Table, args, elapsed: 
               "charged, as NATS does. A cached variant would get a few more distinct archs per budget.",
               "", "## Files", "",
               f"* `{args.csv}`: one row per run and budget ({', '.join(f'{b:g}' for b in budgets)} s) for the six "
-              "main configurations; warmup_rea rows carry scorer `benchmark` (warm-up scorer naswot_v1).",
+              "main configurations; warmup_rea rows carry scorer `benchmark` and their warm-up scorer in "
+              "`warmup_scorer` (naswot_v1). run_beff.py and nb201_scale/run_search.py add their rows to it.",
               "* `search_curves.png`: mean test accuracy of the best-so-far arch vs simulated cost, band = ±1 std "
               "over seeds.",
               f"* Wall time of this script: {elapsed:.0f} s (1 thread, nice 19)."]

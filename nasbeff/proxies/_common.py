@@ -65,13 +65,15 @@ def is_constant_over_batch(out: torch.Tensor) -> bool:
 
 
 def forward_loss_grads(
-    net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, proxy: str, *, create_graph: bool = False
+    net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, proxy: str, *, create_graph: bool = False,
+    layers: list[nn.Module] | None = None,
 ) -> tuple[list[nn.Module], list[torch.Tensor | None], torch.Tensor]:
-    """One forward + ``autograd.grad`` of the loss w.r.t. the conv/linear weights of ``net``.
+    """One forward + ``autograd.grad`` of the loss w.r.t. the conv/linear weights of ``net``
+    (``layers``: :func:`weight_layers` of ``net`` when the caller has them already).
 
     Returns ``(layers, grads, logits)``; a grad is ``None`` for a weight the loss does not use.
     """
-    layers = weight_layers(net)
+    layers = weight_layers(net) if layers is None else layers
     if not layers:
         raise ValueError(f"{proxy}: the model has no Conv/Linear layer to score")
     out = net(x)

@@ -40,7 +40,7 @@ def loss_gradients(
     net = work_copy(model)
     layers = weight_layers(net)
     with activation_fisher_hooks(layers) as per_layer:
-        layers, grads, out = forward_loss_grads(net, x, y, loss_fn, "snip/grad_norm/plain/fisher")
+        layers, grads, out = forward_loss_grads(net, x, y, loss_fn, "snip/grad_norm/plain/fisher", layers=layers)
     flag = CONSTANT_OUTPUT if is_constant_over_batch(out) else None
     return {"snip": (snip_value(layers, grads), flag), "grad_norm": (grad_norm_value(grads), flag),
             "plain": (plain_value(layers, grads), flag),
