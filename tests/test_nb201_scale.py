@@ -104,6 +104,9 @@ def test_config_sample_and_commands():
     cmd = run.score_command(cfg, cfg["tiers"][0], Path("c.tar.gz"), 80.0)
     assert cmd[3:] [:8] == ["score", "--data", "c.tar.gz", "--archs", "200-15624", "--sample", "3000", "--sample-seed"]
     assert "--time-limit" in cmd and cmd[cmd.index("--time-limit") + 1] == "80.00"
+    assert cmd[cmd.index("--workers") + 1] == str(cfg["workers"]) and cmd[cmd.index("--threads") + 1] == "2"
+    cmd = run.score_command(cfg, {**cfg["tiers"][2], "workers": 2, "threads": 1}, Path("c.tar.gz"), 5.0)
+    assert cmd[cmd.index("--workers") + 1] == "2" and cmd[cmd.index("--threads") + 1] == "1"  # a tier's own
 
 
 def test_tier_done_and_merge_of_the_sample_tiers(tmp_path):

@@ -51,7 +51,7 @@ def tier_archs(cfg: dict, tier: dict) -> list[int]:
 
 def score_command(cfg: dict, tier: dict, data: Path, minutes: float) -> list[str]:
     """The ``nasbeff score`` call of one tier (the sample and its subset as ``--sample`` of the pool,
-    which :func:`tier_archs` checks to be nested)."""
+    which :func:`tier_archs` checks to be nested; ``workers``/``threads``: the tier's, else the config's)."""
     b, smp = cfg["batch_protocol"], cfg["sample"]
     tier_archs(cfg, tier)
     archs = {"sample": ["--archs", smp["pool"], "--sample", str(smp["size"]), "--sample-seed", str(smp["seed"])],
@@ -61,7 +61,8 @@ def score_command(cfg: dict, tier: dict, data: Path, minutes: float) -> list[str
             "--proxies", ",".join(tier["proxies"]),
             "--batch-size", str(b["batch_size"]), "--batches", str(b["batches"]), "--seed", str(b["seed"]),
             "--init-channels", str(b["init_channels"]), "--cells", str(b["cells"]),
-            "--workers", str(cfg["workers"]), "--threads", str(cfg["threads"]), "--store", cfg["store"],
+            "--workers", str(tier.get("workers", cfg["workers"])),
+            "--threads", str(tier.get("threads", cfg["threads"])), "--store", cfg["store"],
             "--out", tier["out"], "--results", cfg["results"], "--time-limit", f"{minutes:.2f}", "--quiet"]
 
 
