@@ -377,6 +377,10 @@ def _translate(path: Path) -> Iterator[None]:
         raise StoreError(f"nasbeff store {path}: {exc}" + (f" ({name})" if name else "")) from exc
 
 
+#: (st_dev, st_ino) -> how many ResultStore connections of this process have the file open.
+_OPEN_HERE: dict[tuple[int, int], int] = {}
+
+
 def _probe(path: Path) -> bool:
     """Check ``path`` without SQLite; return True when a new store must be created there."""
     try:
@@ -387,6 +391,8 @@ def _probe(path: Path) -> bool:
         raise NotAStoreError(f"not a nasbeff store: {path} is not a regular file")
     if st.st_size == 0:
         return True
+    if (st.st_dev, st.st_ino) in _OPEN_HERE:  # validated by this process's open connection: reading
+        return False  # (and closing) the file here would drop that connection's POSIX locks
     with open(path, "rb") as f:
         header = f.read(100)
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
@@ -400,23 +406,26 @@ def _probe(path: Path) -> bool:
     return False
 
 
-def _check_not_truncated(path: Path) -> None:
-    """Compare the header's page count with the file size (call inside a read transaction).
+def _check_not_truncated(conn: sqlite3.Connection, path: Path) -> None:
+    """Compare the page count SQLite reads from the header with the file size (call inside a read
+    transaction).
 
     Only meaningful while the WAL holds no frames: then this reader pins the main file (no
-    checkpoint may write to it) and every page must be in it.
+    checkpoint may write to it) and every page must be in it. The file is never opened here: closing
+    a descriptor of the database file drops every POSIX lock this process holds on it, SQLite's
+    included, and a connection without its shared lock lets another process's last ``close`` delete
+    the WAL it is still writing (its later commits are then invisible to every other process).
     """
     wal = path.with_name(path.name + "-wal")
     with contextlib.suppress(FileNotFoundError):
         if wal.stat().st_size > 32:  # WAL header only -> no frames
             return
-    with open(path, "rb") as f:
-        header = f.read(100)
-        size = os.fstat(f.fileno()).st_size
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    n_pages = int.from_bytes(header[28:32], "big")
-    if header[24:28] == header[92:96] and n_pages and size < n_pages * page_size:
+    # SQLite takes the header's page count when it is valid (change counter == version-valid-for),
+    # else the file size: only a valid count larger than the file means pages are missing.
+    n_pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    size = path.stat().st_size
+    if n_pages and size < n_pages * page_size:
         raise StoreCorruptError(
             f"nasbeff store {path} is truncated: its header promises {n_pages * page_size} bytes, "
             f"the file has {size}"
@@ -434,7 +443,7 @@ def _validate(conn: sqlite3.Connection, path: Path) -> int | None:
         raise NotAStoreError(f"not a nasbeff store: {path} has application_id {app_id:#x}")
     if "meta" not in tables:
         raise NotAStoreError(f"not a nasbeff store: {path} has nasbeff's application_id but no meta table")
-    _check_not_truncated(path)
+    _check_not_truncated(conn, path)
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     try:
         version = int(row[0]) if row is not None else None
@@ -679,6 +688,9 @@ class ResultStore:
         self.path = Path(path)
         self._timeout = float(timeout)
         self._conn: sqlite3.Connection | None = _open(self.path, self._timeout, sync)
+        st = self.path.stat()
+        self._inode: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        _OPEN_HERE[self._inode] = _OPEN_HERE.get(self._inode, 0) + 1
         self._pid = os.getpid()
         self._depth = 0
         self._run_id = run_id
@@ -696,6 +708,11 @@ class ResultStore:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()
+            if self._inode is not None and os.getpid() == self._pid:
+                left = _OPEN_HERE.pop(self._inode, 1) - 1
+                if left > 0:
+                    _OPEN_HERE[self._inode] = left
+            self._inode = None
 
     def __enter__(self) -> ResultStore:
         return self

@@ -311,6 +311,31 @@ def test_export_done_plain_and_gzip_round_trip(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_reader_closing_elsewhere_keeps_a_live_writers_wal(tmp_path):
+    """Opening a store must not close a descriptor of the database file while SQLite holds locks in
+    this process (POSIX drops them all): otherwise another process's last close deletes the WAL the
+    writer still uses, and its later commits stay invisible to everyone else until it closes."""
+    path = tmp_path / "s.sqlite"
+    with ResultStore(path) as s:
+        s.record_epoch(key("a0"), 0, {"x": 0})  # closed: the WAL is folded in and removed
+    count = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+             "print(c.execute('SELECT count(*) FROM epochs').fetchone()[0]); c.close()")
+
+    def seen_elsewhere() -> int:
+        return int(subprocess.run([sys.executable, "-c", count, str(path)], capture_output=True, text=True,
+                                  check=True).stdout)
+
+    with ResultStore(path) as writer:  # opened with no WAL: the truncation check runs
+        writer.record_epoch(key("a1"), 0, {"x": 1})
+        with ResultStore(path):  # a second connection of this process (no file read: its locks stay)
+            pass
+        assert seen_elsewhere() == 2  # the other process's close must not take the WAL away
+        assert path.with_name("s.sqlite-wal").exists()
+        writer.record_epoch(key("a2"), 0, {"x": 2})
+        assert seen_elsewhere() == 3
+    assert seen_elsewhere() == 3
+
+
 def test_transaction_batches_and_rolls_back(tmp_path):
     with ResultStore(tmp_path / "s.sqlite", synchronous="NORMAL") as s:
         with s.transaction():
