@@ -27,12 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from nasbeff.atomic import atomic_write
-from nasbeff.runs.search import SearchConfig, run_search
+from nasbeff.runs.search import CSV_FIELDS, SearchConfig, run_search
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-FIELDS = ("method", "scorer", "warmup_scorer", "seed", "budget_s", "evaluations", "best_index", "best_arch_str",
-          "best_test_acc")
+FIELDS = CSV_FIELDS  # the columns nasbeff search writes
 #: Rows of the search CSV to show beside the new ones: (method, scorer, warm-up scorer) -> label.
 EXISTING = {("rea", "benchmark", ""): "REA + benchmark",
             ("random", "benchmark", ""): "random + benchmark",
@@ -130,12 +129,7 @@ def main() -> None:
         warm_costs = [t.costs[t.stage == 0] for t in res.trajectories]  # stage 0: the warm-up evaluations
         seconds[warm] = float(np.median(np.concatenate([np.diff(c, prepend=0.0) for c in warm_costs])))
         print(f"{warm}: {res.elapsed_s:.0f} s")
-        for r in res.rows:
-            if r["budget_s"] in budgets:
-                found = r["best_index"] >= 0
-                new_rows.append({**{k: str(r[k]) for k in FIELDS}, "budget_s": f"{r['budget_s']:g}",
-                                 "best_test_acc": f"{r['best_test_acc']:.4f}" if found else "",
-                                 "best_arch_str": r["best_arch_str"] if found else ""})
+        new_rows += [r for r in read_rows(res.out) if float(r["budget_s"]) in budgets]  # as run_search wrote them
         configs.append(("warmup_rea", "benchmark", warm))
     out = REPO / s["out"]
     rows = merge_rows(read_rows(out), new_rows)
