@@ -6,6 +6,8 @@ intervals, paired bootstrap for method-vs-method differences, and the seed-noise
   seeded; ``n_boot`` resamples).
 * ``paired_bootstrap(a, b, truth)``: the distribution of rho(a) - rho(b) over the SAME resamples,
   its interval and the one-sided fraction of resamples where a does not beat b.
+* ``paired_mean_difference(a, b)``: mean(a - b) over paired runs (e.g. search seeds), its bootstrap
+  interval over the pairs and the fraction of resamples where a does not beat b.
 * ``noise_ceiling(seed_a, seed_b)``: rho between two training seeds of the ground truth, the
   best agreement any predictor of one seed's result can expect.
 """
@@ -120,6 +122,22 @@ def paired_bootstrap(a, b, truth, n_boot: int = 2000, level: float = 0.95, seed:
     idx = _boot_indices(len(t), n_boot, seed)
     d = _boot_rho(a, t, idx) - _boot_rho(b, t, idx)
     return PairedDifference(_rho(a, t) - _rho(b, t), _ci(d, level), float(np.mean(d[np.isfinite(d)] <= 0)))
+
+
+def paired_mean_difference(a, b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> PairedDifference:
+    """mean(a - b) over paired runs (e.g. the same search seeds), with a percentile-bootstrap interval
+    over the pairs and the fraction of resamples where the mean difference is <= 0."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be paired 1-d sequences of one length, got shapes {a.shape} and {b.shape}")
+    d = a - b
+    if not np.isfinite(d).all():
+        raise ValueError("a and b must be finite (drop the unpaired runs first)")
+    if d.size < 2:
+        raise ValueError("need at least 2 paired runs")
+    boot = d[_boot_indices(d.size, n_boot, seed)].mean(axis=1)
+    return PairedDifference(float(d.mean()), _ci(boot, level), float(np.mean(boot <= 0)))
 
 
 def noise_ceiling(seed_a, seed_b) -> float:

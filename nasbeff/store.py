@@ -52,6 +52,11 @@ Design (see also the tests in ``tests/test_store.py``):
   :class:`NotAStoreError` and the file is left byte-for-byte unchanged (no ``-wal``/``-shm``
   either). An absent or empty (0-byte) file becomes a new store. Truncated or damaged stores
   raise :class:`StoreCorruptError`.
+* **Never ``open()`` the database file while SQLite holds it.** Closing any descriptor of a file
+  drops every POSIX lock this process holds on it, SQLite's included: another process could then
+  checkpoint and delete the WAL a live writer here still uses. So the header is read only before
+  the first connection of this process to the file (a second store of the same file in one
+  process skips it), and the truncation check uses ``PRAGMA page_count`` and ``stat()``.
 * **Non-finite metrics.** NaN and +-inf (a diverged run) are stored as JSON ``null`` rather than
   rejected, so a long study does not die on one bad architecture; they come back as ``None``
   from :meth:`ResultStore.rows`, as an empty CSV cell and as NaN in :meth:`to_dataframe`.

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nasbeff.evaluate import correlation_table, markdown_table, noise_ceiling, paired_bootstrap, rank_correlation
+from nasbeff.evaluate import (
+    correlation_table,
+    markdown_table,
+    noise_ceiling,
+    paired_bootstrap,
+    paired_mean_difference,
+    rank_correlation,
+)
 
 
 def test_perfect_and_reversed_rankings():
@@ -71,3 +78,21 @@ def test_vectorised_bootstrap_equals_scipy_per_resample(n):
     np.testing.assert_allclose(_boot_tau(s, t, idx), tau, rtol=0, atol=1e-12, equal_nan=True)
     if n == 4:
         assert np.isnan(rho).any()  # the NaN path is exercised
+
+
+def test_paired_mean_difference_of_search_seeds():
+    d = paired_mean_difference([94.0, 94.5], [93.0, 94.0])
+    assert d.diff == 0.75 and 0.5 <= d.ci[0] <= 0.75 <= d.ci[1] <= 1.0 and d.p_not_better == 0.0
+    # resamples of the pairs (4 of them): the mean difference of each resample, its 2.5/97.5 percentiles
+    a, b = np.array([1.0, 2.0, 3.0, 10.0]), np.array([1.0, 1.0, 1.0, 1.0])
+    d = paired_mean_difference(a, b, n_boot=4000, seed=3)
+    idx = np.random.default_rng(3).integers(0, 4, size=(4000, 4))
+    boot = (a - b)[idx].mean(axis=1)
+    assert d.diff == 3.0 and d.ci == (np.quantile(boot, 0.025), np.quantile(boot, 0.975))
+    assert d.p_not_better == np.mean(boot <= 0) > 0  # the all-zero resamples
+    with pytest.raises(ValueError, match="at least 2 paired runs"):
+        paired_mean_difference([1.0], [2.0])
+    with pytest.raises(ValueError, match="paired 1-d sequences of one length"):
+        paired_mean_difference([1.0, 2.0], [2.0])
+    with pytest.raises(ValueError, match="must be finite"):
+        paired_mean_difference([1.0, float("nan")], [2.0, 3.0])

@@ -109,6 +109,23 @@ def test_config_sample_and_commands():
     assert cmd[cmd.index("--workers") + 1] == "2" and cmd[cmd.index("--threads") + 1] == "1"  # a tier's own
 
 
+def test_a_tiers_alone_scorers_run_first_in_a_process_of_their_own(tmp_path):
+    run = _load("run")
+    cfg = json.loads((HERE / "config.json").read_text())
+    subset = cfg["tiers"][1]
+    passes = run.tier_passes(cfg, subset, tmp_path)
+    assert [(label, names) for label, names, _out in passes] == [("subset/grasp", ["grasp"]),
+                                                                 ("subset", subset["proxies"])]
+    assert passes[0][2] == tmp_path / "subset_grasp.csv" and passes[1][2] == run.REPO / subset["out"]
+    cmd = run.score_command(cfg, subset, Path("c.tar.gz"), 9.0, *passes[0][1:])
+    assert cmd[cmd.index("--proxies") + 1] == "grasp"
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / "subset_grasp.csv")
+    assert cmd[cmd.index("--results") + 1] == cfg["results"]  # every pass adds to the one pairs file
+    assert [names for _l, names, _o in run.tier_passes(cfg, cfg["tiers"][0], tmp_path)] == [cfg["tiers"][0]["proxies"]]
+    with pytest.raises(ValueError, match=r"tier subset: 'alone' names \['zen'\], which are not among its proxies"):
+        run.tier_passes(cfg, {**subset, "alone": [["zen"]]}, tmp_path)
+
+
 def test_tier_done_and_merge_of_the_sample_tiers(tmp_path):
     run = _load("run")
     cfg = {"merged_out": "merged.csv", "tiers": [
@@ -175,10 +192,7 @@ def test_search_rows_merge_and_paired_report(tmp_path):
     rows = search.merge_rows(old, new)
     assert len(rows) == 7 and search.merge_rows(rows, new[:2]) == old + new[:2]  # a rerun replaces its rows
     assert search.accuracies(rows, agg, 2000.0) == {0: 94.0, 1: 94.5}  # seed 2 found nothing
-    m, (lo, hi), n = search.paired_mean_difference({0: 94.0, 1: 94.5}, {0: 93.0, 1: 94.0})
-    assert (m, n) == (0.75, 2) and 0.5 <= lo <= m <= hi <= 1.0
-    with pytest.raises(ValueError, match="at least 2 seeds"):
-        search.paired_mean_difference({0: 1.0}, {0: 2.0, 1: 3.0})
+    assert search.paired_by_seed({0: 94.0, 1: 94.5, 3: 1.0}, {1: 94.0, 0: 93.0}) == ([94.0, 94.5], [93.0, 94.0])
     text = search.report(rows, [agg], [2000.0], "pool.csv", 1000, {"rank:a+b": 1.1})
     assert "| warm-up REA (rank:a+b, sample pool) → benchmark | 2 | 94.25 ± 0.35 |" in text
     assert "| REA + benchmark | 2 | 93.50 ± 0.71 |" in text and "rank:a+b 1.10 s" in text

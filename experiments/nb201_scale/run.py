@@ -5,7 +5,8 @@ by ``nasbeff score``, in time-limited chunks; one command, rerun until it says "
 
 Reads ``config.json`` beside this file: the sample (pool, size, seed), the batch protocol and the
 tiers (which proxies on which archs, in order). Each tier is one resumable ``nasbeff score`` call
-(same store for all, so nothing is scored twice), given the minutes left; every call runs under
+(same store for all, so nothing is scored twice), given the minutes left; a tier's ``alone`` lists
+run first, each in a process of its own, so that their memory peak does not add to the others'; every call runs under
 ``benchmarks/bench_score_memory.py`` (peak PSS of the process tree, CPU time) and its record is
 appended, with the CPU model and the load average before and after, to ``chunks.jsonl`` beside this
 file (committed: the time and memory of the whole run). Every scored (arch, proxy) pair also goes
@@ -49,21 +50,37 @@ def tier_archs(cfg: dict, tier: dict) -> list[int]:
     return parse_indices(tier["archs"])
 
 
-def score_command(cfg: dict, tier: dict, data: Path, minutes: float) -> list[str]:
+def tier_passes(cfg: dict, tier: dict, scratch: Path) -> list[tuple[str, list[str], Path]]:
+    """The processes of one tier, in order, as (label, proxies, CSV): first one process for each list
+    in the tier's ``alone`` (scorers whose memory peak must not add to the others': each writes a
+    CSV of its own under ``scratch``), then the tier's whole list (the others; the ``alone`` ones
+    are then read from the store) writing the tier's ``out``."""
+    passes = [(f"{tier['name']}/{'+'.join(names)}", list(names), scratch / f"{tier['name']}_{'_'.join(names)}.csv")
+              for names in tier.get("alone", [])]
+    unknown = {n for names in tier.get("alone", []) for n in names} - set(tier["proxies"])
+    if unknown:
+        raise ValueError(f"tier {tier['name']}: 'alone' names {sorted(unknown)}, which are not among its proxies")
+    return [*passes, (tier["name"], list(tier["proxies"]), REPO / tier["out"])]
+
+
+def score_command(cfg: dict, tier: dict, data: Path, minutes: float, proxies: list[str] | None = None,
+                  out: Path | str | None = None) -> list[str]:
     """The ``nasbeff score`` call of one tier (the sample and its subset as ``--sample`` of the pool,
-    which :func:`tier_archs` checks to be nested; ``workers``/``threads``: the tier's, else the config's)."""
+    which :func:`tier_archs` checks to be nested; ``workers``/``threads``: the tier's, else the config's;
+    ``proxies``/``out``: one pass of :func:`tier_passes`, else the tier's)."""
     b, smp = cfg["batch_protocol"], cfg["sample"]
     tier_archs(cfg, tier)
     archs = {"sample": ["--archs", smp["pool"], "--sample", str(smp["size"]), "--sample-seed", str(smp["seed"])],
              "subset": ["--archs", smp["pool"], "--sample", str(tier.get("subset", 0)), "--sample-seed",
                         str(smp["seed"])]}.get(tier["archs"], ["--archs", tier["archs"]])
     return [sys.executable, "-m", "nasbeff", "score", "--data", str(data), *archs,
-            "--proxies", ",".join(tier["proxies"]),
+            "--proxies", ",".join(tier["proxies"] if proxies is None else proxies),
             "--batch-size", str(b["batch_size"]), "--batches", str(b["batches"]), "--seed", str(b["seed"]),
             "--init-channels", str(b["init_channels"]), "--cells", str(b["cells"]),
             "--workers", str(tier.get("workers", cfg["workers"])),
             "--threads", str(tier.get("threads", cfg["threads"])), "--store", cfg["store"],
-            "--out", tier["out"], "--results", cfg["results"], "--time-limit", f"{minutes:.2f}", "--quiet"]
+            "--out", str(tier["out"] if out is None else out), "--results", cfg["results"],
+            "--time-limit", f"{minutes:.2f}", "--quiet"]
 
 
 def tier_done(tier_csv: Path, n_archs: int, proxies: list[str]) -> bool:
@@ -121,8 +138,10 @@ def main() -> int:
     log = HERE / "chunks.jsonl"
     scratch = REPO / Path(cfg["store"]).parent
 
+    sizes = {t["name"]: len(tier_archs(cfg, t)) for t in cfg["tiers"]}
+
     def done(tier: dict) -> bool:
-        return tier_done(REPO / tier["out"], len(tier_archs(cfg, tier)), tier["proxies"])
+        return tier_done(REPO / tier["out"], sizes[tier["name"]], tier["proxies"])
 
     def merge_when_ready() -> None:  # the merged CSV as soon as the sample's tiers are complete
         if not args.dry_run and not (REPO / cfg["merged_out"]).is_file() and all(map(done, sample_tiers(cfg))):
@@ -130,35 +149,38 @@ def main() -> int:
 
     merge_when_ready()
     for tier in cfg["tiers"]:
-        n = len(tier_archs(cfg, tier))
+        n = sizes[tier["name"]]
         if done(tier):
             continue
-        left = (end - time.time()) / 60
-        if left < 1:
-            print(f"chunk time spent; rerun to continue with tier {tier['name']}")
-            return 0
-        cmd = score_command(cfg, tier, data, left)
-        if args.dry_run:
-            print(f"# tier {tier['name']} ({n} archs)\n" + " ".join(cmd))
-            continue
-        mem = scratch / f"mem_{tier['name']}_{int(time.time())}.json"
-        scratch.mkdir(parents=True, exist_ok=True)
-        load_before = os.getloadavg()[0]
-        rc = subprocess.call([sys.executable, str(REPO / "benchmarks" / "bench_score_memory.py"), "--out", str(mem),
-                              "--", *cmd], cwd=REPO)
-        rec = json.loads(mem.read_text())
-        rec.pop("samples")
-        rec["command"] = f"nasbeff score (tier {tier['name']}, {n} archs)"
-        rec.update(cpu=cpu_model(), cores=os.cpu_count(), load_before=round(load_before, 2),
-                   load_after=round(os.getloadavg()[0], 2), ended=time.strftime("%Y-%m-%d %H:%M:%S"))
-        with open(log, "a") as f:
-            f.write(json.dumps({"tier": tier["name"], **rec}) + "\n")
-        if rc != 0:
-            print(f"tier {tier['name']}: nasbeff score exited with {rc}; see above")
-            return rc
-        if not done(tier):
-            print(f"chunk time spent inside tier {tier['name']}; rerun to continue")
-            return 0
+        for label, names, out in tier_passes(cfg, tier, scratch):
+            if tier_done(out, n, names):
+                continue
+            left = (end - time.time()) / 60
+            if left < 1:
+                print(f"chunk time spent; rerun to continue with {label}")
+                return 0
+            cmd = score_command(cfg, tier, data, left, names, out)
+            if args.dry_run:
+                print(f"# {label} ({n} archs)\n" + " ".join(cmd))
+                continue
+            mem = scratch / f"mem_{label.replace('/', '_').replace('+', '_')}_{int(time.time())}.json"
+            scratch.mkdir(parents=True, exist_ok=True)
+            load_before = os.getloadavg()[0]
+            rc = subprocess.call([sys.executable, str(REPO / "benchmarks" / "bench_score_memory.py"), "--out",
+                                  str(mem), "--", *cmd], cwd=REPO)
+            rec = json.loads(mem.read_text())
+            rec.pop("samples")
+            rec["command"] = f"nasbeff score ({label}, {n} archs)"
+            rec.update(cpu=cpu_model(), cores=os.cpu_count(), load_before=round(load_before, 2),
+                       load_after=round(os.getloadavg()[0], 2), ended=time.strftime("%Y-%m-%d %H:%M:%S"))
+            with open(log, "a") as f:
+                f.write(json.dumps({"tier": tier["name"], **rec}) + "\n")
+            if rc != 0:
+                print(f"{label}: nasbeff score exited with {rc}; see above")
+                return rc
+            if not tier_done(out, n, names):
+                print(f"chunk time spent inside {label}; rerun to continue")
+                return 0
         merge_when_ready()
     if args.dry_run:
         return 0

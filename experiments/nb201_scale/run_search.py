@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from nasbeff.atomic import atomic_write
+from nasbeff.evaluate import paired_mean_difference
 from nasbeff.runs.search import CSV_FIELDS, SearchConfig, run_search
 
 HERE = Path(__file__).resolve().parent
@@ -62,15 +63,10 @@ def accuracies(rows: list[dict], config: tuple[str, str, str], budget: float) ->
             and r["best_test_acc"] != ""}
 
 
-def paired_mean_difference(a: dict[int, float], b: dict[int, float], n_boot: int = 2000,
-                           seed: int = 0) -> tuple[float, tuple[float, float], int]:
-    """Mean over shared seeds of ``a - b`` with a percentile-bootstrap 95 % CI over seeds, and n."""
+def paired_by_seed(a: dict[int, float], b: dict[int, float]) -> tuple[list[float], list[float]]:
+    """The values of the seeds both configurations ran, in seed order (for ``paired_mean_difference``)."""
     seeds = sorted(set(a) & set(b))
-    if len(seeds) < 2:
-        raise ValueError("need at least 2 seeds run by both configurations")
-    d = np.array([a[s] - b[s] for s in seeds])
-    boot = np.random.default_rng(seed).choice(d, size=(n_boot, d.size), replace=True).mean(axis=1)
-    return float(d.mean()), (float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))), d.size
+    return [a[s] for s in seeds], [b[s] for s in seeds]
 
 
 def report(rows: list[dict], new: list[tuple[str, str, str]], budgets: list[float], pool_csv: str,
@@ -103,8 +99,8 @@ def report(rows: list[dict], new: list[tuple[str, str, str]], budgets: list[floa
             continue
         cells = []
         for b in budgets:
-            m, (lo, hi), _ = paired_mean_difference(accuracies(rows, new[0], b), accuracies(rows, c, b))
-            cells.append(f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+            d = paired_mean_difference(*paired_by_seed(accuracies(rows, new[0], b), accuracies(rows, c, b)))
+            cells.append(f"{d.diff:+.3f} [{d.ci[0]:+.3f}, {d.ci[1]:+.3f}]")
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

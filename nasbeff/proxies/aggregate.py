@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = ["RULES", "PREFIXES", "population_ranks", "aggregate_scores", "rank_aggregate",
            "parse_aggregate_name", "is_aggregate_name"]
@@ -49,6 +48,8 @@ def population_ranks(values: Sequence[float] | np.ndarray) -> np.ndarray:
         raise ValueError(f"values must be a non-empty 1-d sequence, got shape {v.shape}")
     if np.isnan(v).any():
         raise ValueError("values contain NaN: decide how to treat missing scores (nan_policy) first")
+    from scipy.stats import rankdata  # lazy: scipy.stats costs ~100 MiB of every scoring process
+
     return rankdata(v, method="average")
 
 
