@@ -197,3 +197,28 @@ def test_search_rows_merge_and_paired_report(tmp_path):
     assert "| warm-up REA (rank:a+b, sample pool) → benchmark | 2 | 94.25 ± 0.35 |" in text
     assert "| REA + benchmark | 2 | 93.50 ± 0.71 |" in text and "rank:a+b 1.10 s" in text
     assert "| warm-up REA (naswot_v1, whole space) → benchmark | +0.750 [" in text
+
+
+def test_the_committed_3000_arch_csv_is_the_configs_sample_with_every_scorer():
+    """The deliverable itself: the seeded sample's 3,000 archs, one column per scorer of the sample
+    and subset tiers, the subset columns filled on exactly the seeded 1,000 (or their error flagged)."""
+    import csv
+
+    run = _load("run")
+    cfg = json.loads((HERE / "config.json").read_text())
+    with open(run.REPO / cfg["merged_out"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    sample, subset = (run.tier_archs(cfg, t) for t in run.sample_tiers(cfg))
+    assert [int(r["index"]) for r in rows] == sorted(sample)
+    assert all(r["arch_str"] == index_to_str(int(r["index"])) for r in rows)
+    assert sum(r["cut_off"] == "True" for r in rows) == sum(map(is_cut_off, sample)) == 60
+    sample_tier, subset_tier = run.sample_tiers(cfg)
+    subset_only = [p for p in subset_tier["proxies"] if p not in sample_tier["proxies"]]
+    assert "grasp" in subset_only and "vkdnw" in subset_only
+    for proxies, archs in ((sample_tier["proxies"], set(sample)), (subset_only, set(subset))):
+        for p in proxies:
+            filled = {int(r["index"]) for r in rows if r[p] != "" or f"{p}: error" in r["flags"]}
+            assert filled == archs, p
+    meco = np.array([float(r["meco"]) for r in rows if r["cut_off"] == "False"])
+    assert meco.size == 2940 and np.isfinite(meco).all() and meco.std() > 0
+    assert all(float(r["meco"]) == -math.inf for r in rows if r["cut_off"] == "True")  # ranked last
