@@ -55,11 +55,11 @@ def tier_passes(cfg: dict, tier: dict, scratch: Path) -> list[tuple[str, list[st
     in the tier's ``alone`` (scorers whose memory peak must not add to the others': each writes a
     CSV of its own under ``scratch``), then the tier's whole list (the others; the ``alone`` ones
     are then read from the store) writing the tier's ``out``."""
-    passes = [(f"{tier['name']}/{'+'.join(names)}", list(names), scratch / f"{tier['name']}_{'_'.join(names)}.csv")
-              for names in tier.get("alone", [])]
     unknown = {n for names in tier.get("alone", []) for n in names} - set(tier["proxies"])
     if unknown:
         raise ValueError(f"tier {tier['name']}: 'alone' names {sorted(unknown)}, which are not among its proxies")
+    passes = [(f"{tier['name']}/{'+'.join(names)}", list(names), scratch / f"{tier['name']}_{'_'.join(names)}.csv")
+              for names in tier.get("alone", [])]
     return [*passes, (tier["name"], list(tier["proxies"]), REPO / tier["out"])]
 
 
@@ -139,6 +139,7 @@ def main() -> int:
     scratch = REPO / Path(cfg["store"]).parent
 
     sizes = {t["name"]: len(tier_archs(cfg, t)) for t in cfg["tiers"]}
+    passes = {t["name"]: tier_passes(cfg, t, scratch) for t in cfg["tiers"]}  # every tier checked before any work
 
     def done(tier: dict) -> bool:
         return tier_done(REPO / tier["out"], sizes[tier["name"]], tier["proxies"])
@@ -152,7 +153,7 @@ def main() -> int:
         n = sizes[tier["name"]]
         if done(tier):
             continue
-        for label, names, out in tier_passes(cfg, tier, scratch):
+        for label, names, out in passes[tier["name"]]:
             if tier_done(out, n, names):
                 continue
             left = (end - time.time()) / 60
