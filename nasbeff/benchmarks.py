@@ -105,6 +105,19 @@ def _check_hp(hp: str | int, allowed: tuple[str, ...] = HPS) -> str:
     return h
 
 
+def column_dataset(name: str) -> str | None:
+    """The dataset whose images a ground-truth column's accuracy (or cost) was measured on: the
+    dataset of :data:`_CSV_COLUMNS` for the metric columns, else by the column's infix (``c100``:
+    cifar100, ``in16``: imagenet16-120, ``c10``: cifar10-valid); None for arch-only columns."""
+    for (ds, _, _), col in _CSV_COLUMNS.items():
+        if col == name:
+            return ds
+    for infix, ds in (("c100", "cifar100"), ("in16", "imagenet16-120"), ("c10", "cifar10-valid")):
+        if infix in name:
+            return ds
+    return None
+
+
 def shared_data_dir() -> Path | None:
     """The offline data folder: ``$NASBEFF_SHARED_DATA`` if set (FileNotFoundError naming the
     variable if it is not a folder: no silent fallback), else ``../shared/data`` relative to the

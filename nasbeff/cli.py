@@ -9,9 +9,12 @@ from pathlib import Path
 
 import typer
 
-from .cli_common import (ARCH_SAMPLE, DEBUG, RAY_ADDRESS, RAY_CPUS, SAMPLE_SEED, SHARED, WORKERS, _BACKEND_HELP, _errors, _fmt, _progress, _rho, _table, _threads, console)
+from .cli_common import (ARCH_SAMPLE, DEBUG, HELP_OPTIONS, RAY_ADDRESS, RAY_CPUS, SAMPLE_SEED, SEEDS_FORMS, SHARED,
+                         THREADS, WORKERS, _BACKEND_HELP, _csv_ints, _errors, _fmt, _progress, _rho, _seeds, _table,
+                         _threads, _unit_threads, console)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings=HELP_OPTIONS,
                   help="nasbeff: predict which architecture trains best from a few epochs, with the neural "
                        "capacitance beta_eff (Jiang et al., Nat. Commun. 2024).")
 
@@ -30,8 +33,9 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the arch sample, the split, the initialisations and the batches."),
     beta_samples: int | None = typer.Option(None, help="Training samples on which beta_eff is measured each epoch "
                                                        "(default 512; --quick 256)."),
-    png: str = typer.Option("runs/demo_ranking.png", help="Ranking demo: predicted-vs-true figure ('' = none)."),
-    threads: int = typer.Option(1, help="torch threads (0 = torch's default, all cores)."),
+    png: str | None = typer.Option(None, help="Ranking demo: predicted-vs-true figure (default "
+                                              "runs/demo_ranking.png; --quick: runs/demo_quick_ranking.png; '' = none)."),
+    threads: int = THREADS,
     device: str = typer.Option("cpu", help="torch device, e.g. cpu or cuda."),
     debug: bool = DEBUG,
 ) -> None:
@@ -47,14 +51,19 @@ def demo(
         given = {k: v for k, v in (("epochs", epochs), ("final_epochs", final_epochs), ("beta_samples", beta_samples),
                                    ("archs", archs)) if v is not None}
         if mlp:
-            if quick or archs is not None:
-                raise ValueError("--quick and --archs are for the ranking demo, not --mlp")
+            if quick:
+                raise ValueError("--quick and --mlp cannot be combined: --quick is the reduced ranking demo, "
+                                 "--mlp the single-MLP demo")
+            if archs is not None:
+                raise ValueError("--archs is for the ranking demo, not --mlp (the single-MLP demo has no archs)")
             cfg = run.MLPDemoConfig(seed=seed, device=device, **given)
             _threads(threads)
             _render_mlp_demo(cfg, run)
             return
         make = run.RankDemoConfig.quick if quick else run.RankDemoConfig
-        cfg = make(seed=seed, device=device, png=Path(png) if png else None, **given)
+        if png is not None:  # '' = no figure; not given: the config's own default (quick or full)
+            given["png"] = Path(png) if png else None
+        cfg = make(seed=seed, device=device, **given)
         _threads(threads)
         with _progress() as on_progress:
             res = run.run_rank_demo(cfg, on_progress)
@@ -82,7 +91,7 @@ def _render_mlp_demo(cfg, run) -> None:
 
     res = run.run_mlp_demo(cfg, on_epoch)
     console.print(f"[bold]digits[/]: {res.train_size} train / {res.valid_size} valid images, MLP backbone + frozen "
-                  f"NCP (Linear 256-BN-ReLU-Dropout, Linear 128-BN-ReLU-Dropout, Linear 10)")
+                  f"NCP (Linear 256-BN-ReLU-Dropout, Linear 128-BN-ReLU-Dropout, Linear 10)", markup=True)
     console.print(_table(f"first {cfg.epochs} epochs (of a {cfg.final_epochs}-epoch schedule)",
                          ["epoch", "train loss", "valid acc %", "beta_eff", "train s", "beta_eff s"], shown, left=0))
     final = res.final_acc
@@ -93,7 +102,7 @@ def _render_mlp_demo(cfg, run) -> None:
                           ["last seen value", f"{res.lsv:.2f}", f"{res.lsv - final:+.2f}"],
                           ["best seen value", f"{res.bsv:.2f}", f"{res.bsv - final:+.2f}"]]))
     console.print(f"final validation accuracy after {cfg.final_epochs} epochs: [bold]{final:.2f}%[/]  "
-                  f"(beta_eff at the end: {res.records[-1].beta_eff:.4g}; total {res.seconds:.1f} s)")
+                  f"(beta_eff at the end: {res.records[-1].beta_eff:.4g}; total {res.seconds:.1f} s)", markup=True)
 
 
 def _opt(help: str) -> typer.models.OptionInfo:
@@ -103,7 +112,9 @@ def _opt(help: str) -> typer.models.OptionInfo:
 
 @app.command()
 def rank(
-    data: Path = typer.Option(..., help="CIFAR-10: a cifar-10-batches-py folder, an image tree or a .tar(.gz) of one."),
+    data: Path = typer.Option(..., help="CIFAR-10 images: a cifar-10-batches-py folder, a train|test/<class>/ image "
+                                        "tree or a .tar(.gz) of one "
+                                        "(e.g. ../shared/data/cifar10/cifar10_jpeg.tar.gz)."),
     archs: str = typer.Option("0-199", help="Pool of NB201 arch indices: ranges/lists like 0-199 or 0,5,9."),
     sample: int = ARCH_SAMPLE,
     sample_seed: int = SAMPLE_SEED,
@@ -135,7 +146,7 @@ def rank(
     all_variants: bool = typer.Option(False, help="Add a beff_<variant> column for every predictor variant."),
     seed: int | None = _opt("Training seed: init, batches, probe (0)."),
     device: str = typer.Option("cpu", help="torch device (with --backend ray and cuda, each task asks for one GPU)."),
-    threads: int = typer.Option(0, help="torch threads per worker (0 = torch default in one process, 1 per worker)."),
+    threads: int = THREADS,
     workers: int = WORKERS,
     backend: str = typer.Option("local", help=_BACKEND_HELP + " Workers commit their epochs to the store themselves "
                                               "(on a cluster: put the store on a shared filesystem)."),
@@ -159,7 +170,7 @@ def rank(
                      schedule_epochs=schedule_epochs, resolution=resolution, init_channels=init_channels, cells=cells,
                      beta_samples=beta_samples, beta_points=beta_points, beta_bn=beta_bn, placement=placement,
                      mode=mode, seed=seed,
-                     extra_beta_samples=tuple(int(v) for v in extra_beta_samples.split(",") if v.strip()) or None)
+                     extra_beta_samples=_csv_ints(extra_beta_samples, "--extra-beta-samples", "128,2048") or None)
         cfg = build_rank_config(protocol, preregistered, given, beff_variant, data=data,
                                 archs=tuple(parse_indices(archs)), sample=sample, sample_seed=sample_seed, store=store,
                                 out=out, device=device, threads=threads, workers=workers, backend=backend,
@@ -190,8 +201,8 @@ def score(
     sample: int = ARCH_SAMPLE,
     sample_seed: int = SAMPLE_SEED,
     proxies: str = typer.Option("naswot,synflow,snip,grad_norm,params", help="Comma-separated training-free proxies "
-                                "(nasbeff.proxies.available()) and rank aggregates (rank:a+b, meanrank:a+b: ranked "
-                                "within the archs of --out that have every part)."),
+                                "(nasbeff.proxies.available(); any case, e.g. MeCo) and rank aggregates (rank:a+b, "
+                                "meanrank:a+b: ranked within the archs of --out that have every part)."),
     batch_size: int = typer.Option(64, help="Images per batch."),
     batches: int = typer.Option(1, help="Number of batches (zico needs >= 2; others use the first)."),
     init_channels: int = typer.Option(16, help="Channels C of the first stage (NB201: 16)."),
@@ -202,7 +213,7 @@ def score(
                                                            "--store at the end of every run."),
     seed: int = typer.Option(0, help="Seed of the network initialisation and of the image batches."),
     device: str = typer.Option("cpu", help="torch device."),
-    threads: int = typer.Option(1, help="torch threads per unit (local and Ray alike, so results match)."),
+    threads: int = THREADS,
     workers: int = WORKERS,
     backend: str = typer.Option("local", help=_BACKEND_HELP + " Workers return results; this process writes them."),
     ray_address: str = RAY_ADDRESS,
@@ -221,22 +232,24 @@ def score(
 
     Crash-safe: each arch's values are committed in one transaction as they arrive; run the same
     command again after a crash (or a --time-limit) and nothing is scored twice."""
+    from .proxies import canonical_name
     from .runs._common import parse_indices, parse_names
     from .runs.score import ScoreConfig, run_score
 
     with _errors(debug):
-        cfg = ScoreConfig(data=data, archs=tuple(parse_indices(archs)), proxies=parse_names(proxies, "--proxies"),
+        names = parse_names(",".join(canonical_name(n) for n in proxies.split(",")), "--proxies")  # MeCo -> meco
+        cfg = ScoreConfig(data=data, archs=tuple(parse_indices(archs)), proxies=names,
                           sample=sample, sample_seed=sample_seed, batch_size=batch_size, batches=batches,
                           init_channels=init_channels, cells=cells, store=store, out=out, seed=seed, device=device,
-                          threads=threads, workers=workers, backend=backend, ray_address=ray_address,
-                          ray_cpus=ray_cpus, resume=resume, truth=truth, shared=shared, time_limit=time_limit,
-                          results=results)
+                          threads=_unit_threads(threads, workers, backend), workers=workers, backend=backend,
+                          ray_address=ray_address, ray_cpus=ray_cpus, resume=resume, truth=truth, shared=shared,
+                          time_limit=time_limit, results=results)
         with _progress(quiet) as on_progress:
             res = run_score(cfg, on_progress)
-        for line in [f"({res.truth_note})"] * bool(res.truth_note) + [
-                f"time limit reached: {res.left} archs left for the next run (it resumes)"] * bool(res.left):
-            console.print(line, soft_wrap=True)
         console.print(_table(*res.table(truth)))
+        for line in [f"note: {res.truth_note}"] * bool(res.truth_note) + [
+                f"time limit reached: {res.left} archs left for the next run (it resumes)"] * bool(res.left):
+            console.print(line, soft_wrap=True, markup=False)
         if res.out is not None:
             console.print(f"wrote {res.out}")
 
@@ -260,8 +273,9 @@ def search(
     space: str = typer.Option("nb201", help="Search space: nb201 (alias tss) or nats-size (alias sss; --shared then "
                                             "names a size-space CSV or the NATS-Bench sss files)."),
     budget: float = typer.Option(12000.0, help="Simulated search budget in seconds."),
-    seeds: int = typer.Option(10, help="Number of runs per method and scorer (seeds --seed .. --seed + seeds - 1)."),
-    seed: int = typer.Option(0, help="First seed."),
+    seeds: str = typer.Option("10", help="Seeds of the runs per method and scorer: " +
+                              SEEDS_FORMS.format(first="--seed .. --seed + N - 1") + "."),
+    seed: int = typer.Option(0, help="First seed when --seeds is a count."),
     points: int = typer.Option(20, help="Evenly spaced budgets per run in --out (plus NB201's report budgets)."),
     shared: Path | None = SHARED,
     out: Path = typer.Option(Path("runs/search.csv"), help="CSV: one row per run and budget with the best arch so far "
@@ -275,12 +289,18 @@ def search(
     from .runs.search import SearchConfig, run_search
 
     with _errors(debug):
+        n_or_list = _seeds(seeds)
+        if isinstance(n_or_list, tuple) and seed != 0:
+            raise ValueError(f"--seed {seed} is the first seed of a count; --seeds {seeds} lists the seeds: "
+                             "drop --seed")
+        count, listed = (n_or_list, ()) if isinstance(n_or_list, int) else (len(n_or_list), n_or_list)
         cfg = SearchConfig(methods=method, scorers=scorer, warmup_scorer=warmup_scorer, warmup_pool=warmup_pool,
                            pool_csv=pool_csv, pool_column=pool_column, cost_column=cost_column, in_pool=in_pool,
-                           budget=budget, seeds=seeds, seed=seed, points=points, space=space, shared=shared, out=out)
+                           budget=budget, seeds=count, seed=seed, points=points, space=space, shared=shared, out=out,
+                           seed_list=listed)
         with _progress() as on_progress:
             res = run_search(cfg, on_progress)
-        console.print(_table(f"{res.config.space} search, budget {budget:,.0f} s, {seeds} seeds: test accuracy "
+        console.print(_table(f"{res.config.space} search, budget {budget:,.0f} s, {count} seeds: test accuracy "
                              f"(c10_test) of the best arch found",
                              ["method", "scorer", "test acc % (mean ± std)", "95% CI ±", "evaluations", "unique archs"],
                              [[r["method"], r["scorer"] + (f" (warm-up {r['warmup_scorer']})" if r["warmup_scorer"]
@@ -289,6 +309,8 @@ def search(
                                                                          f" (n={r['n']})"),
                                _fmt(r["ci95"]), f"{r['evaluations_mean']:.0f}", f"{r['unique_mean']:.0f}"]
                               for r in res.summary], left=2))
+        for note in res.notes:
+            console.print(f"note: {note}", markup=False, soft_wrap=True)
         console.print(f"wrote {res.out} ({len(res.trajectories)} runs, searched in {res.elapsed_s:.1f} s)")
 
 
@@ -308,6 +330,12 @@ def report(
     out: Path = typer.Option(Path("runs/report"), help="Folder for the PNGs."),
     n_boot: int = typer.Option(2000, help="Bootstrap resamples of the confidence intervals."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    archs: str = typer.Option("common", help="Archs each row counts: common (every row the same archs, those with a "
+                                             "value in every compared column) or each (each row its own; notes say "
+                                             "where n differs)."),
+    cut_off: str = typer.Option("drop", help="Cut-off archs (input disconnected from output): drop (left out of "
+                                             "every row) or last (kept, ranked below every scored arch). -inf "
+                                             "elsewhere always ranks last; empty cells never count."),
     debug: bool = DEBUG,
 ) -> None:
     """Write figures and the rank-agreement table from rank/score and search CSVs.
@@ -320,13 +348,15 @@ def report(
     with _errors(debug):
         cfg = ReportConfig(scores=scores, columns=tuple(c for c in columns.split(",") if c.strip()), main=main,
                            truth=truth, truth_csv=truth_csv, search_csv=search_csv, shared=shared, out=out,
-                           n_boot=n_boot, seed=seed)
+                           n_boot=n_boot, seed=seed, archs=archs, cut_off=cut_off)
         res = run_report(cfg)
         if res.table:
             console.print(_table(f"rank agreement with {res.truth_name}: {res.scores_name}",
                                  ["scorer", "n", "Spearman rho [95% CI]", "Kendall tau [95% CI]"],
                                  [[r["method"], str(r["n"]), _rho(r, "spearman"), _rho(r, "kendall")]
                                   for r in res.table]))
+        for note in res.notes:
+            console.print(f"note: {note}", markup=False, soft_wrap=True)
         console.print("wrote " + ", ".join(str(p) for p in res.written))
 
 

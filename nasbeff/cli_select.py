@@ -14,9 +14,11 @@ from pathlib import Path
 import typer
 
 from .cli import app
-from .cli_common import DEBUG, _errors, _fmt, _progress, _table, console
+from .cli_common import DEBUG, HELP_OPTIONS, SEEDS_FORMS, _csv_ints, _errors, _fmt, _progress, _seeds, _table, console
+from .runs.pretrain import PretrainConfig
 
-zoo_app = typer.Typer(no_args_is_help=True, help="The backbone zoo: list it, pre-train it on CIFAR-10 classes 0-4.")
+zoo_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                      help="The backbone zoo: list it, pre-train it on CIFAR-10 classes 0-4.")
 CONFIG = typer.Option(None, help="JSON file of fixed choices (experiments/model_selection/config.json); "
                                  "options given here override it.")
 _PATHS = ("data", "out", "zoo", "store", "results")
@@ -24,14 +26,33 @@ _NOTES = ("comment", "why")  # free-text keys of a config file, for its readers
 
 
 def _make(cls, values: dict, config: Path | None):
-    """``cls(**values)``; a key the config file sets that ``cls`` does not know is one clear line."""
+    """``cls(**values)``; a key the config file sets that ``cls`` does not know, or a field without a
+    default that neither the options nor the config file give, is one clear line."""
     import dataclasses
 
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
         raise ValueError(f"--config {config}: unknown key(s) {', '.join(unknown)} (known: "
                          f"{', '.join(f.name for f in dataclasses.fields(cls))}; notes: {', '.join(_NOTES)})")
+    missing = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(cls) if f.name not in values and
+               f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: give "
+                         f"{'it' if len(missing) == 1 else 'them'} on the command line or in the --config file"
+                         + (f" ({config} has none)" if config is not None else ""))
     return cls(**values)
+
+
+def _seed_tuple(seeds: int | tuple[int, ...]) -> tuple[int, ...]:
+    """``select``'s seeds: a count N is seeds 0 .. N - 1, a tuple exactly those."""
+    return tuple(range(seeds)) if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+
+
+def _default(cls, name: str, fmt: str = "") -> str:
+    """The dataclass default of field ``name`` (formatted), for the help texts."""
+    import dataclasses
+
+    return format(next(f.default for f in dataclasses.fields(cls) if f.name == name), fmt)
 
 
 def _settings(config: Path | None, section: str, for_target: str | None = None, **given) -> dict:
@@ -55,15 +76,6 @@ def _settings(config: Path | None, section: str, for_target: str | None = None, 
     return values
 
 
-def _csv_ints(spec: str | None) -> tuple[int, ...] | None:
-    if spec is None:
-        return None
-    try:
-        return tuple(int(v) for v in spec.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"expected comma-separated integers, got {spec!r}") from None
-
-
 @zoo_app.command("list")
 def zoo_list(debug: bool = DEBUG) -> None:
     """The zoo's backbones: family, torchvision definition, parameters (5-class head), feature width."""
@@ -80,19 +92,29 @@ def zoo_list(debug: bool = DEBUG) -> None:
 
 @zoo_app.command("pretrain")
 def zoo_pretrain(
-    data: Path | None = typer.Option(None, help="CIFAR-10: a cifar-10-batches-py folder, an image tree or a .tar(.gz)."),
-    out: Path | None = typer.Option(None, help="Folder for <name>.pt and manifest.json (default runs/zoo)."),
+    data: Path | None = typer.Option(None, help="Required (here or in --config): CIFAR-10, a cifar-10-batches-py "
+                                                "folder, an image tree or a .tar(.gz)."),
+    out: Path | None = typer.Option(None, help=f"Folder for <name>.pt and manifest.json "
+                                               f"(default {_default(PretrainConfig, 'out')})."),
     models: str | None = typer.Option(None, help="Comma-separated zoo names (default: the whole zoo)."),
-    epochs: int | None = typer.Option(None, help="Epochs per backbone (default 10)."),
-    train_size: int | None = typer.Option(None, help="Source training images of the 25,000 (default 10,000)."),
-    test_size: int | None = typer.Option(None, help="Source test images (0 = all 5,000)."),
-    batch_size: int | None = typer.Option(None, help="Batch size (default 128)."),
-    optimizer: str | None = typer.Option(None, help="sgd (Nesterov, cosine; default) or adam (cosine)."),
-    lr: float | None = typer.Option(None, help="Initial learning rate (default 0.05)."),
-    seed: int | None = typer.Option(None, help="Seed of every initialisation and batch order (default 0)."),
-    workers: int | None = typer.Option(None, help="Local worker processes, one torch thread each (default 1)."),
-    device: str | None = typer.Option(None, help="torch device (default cpu)."),
-    config: Path | None = CONFIG,
+    epochs: int | None = typer.Option(None, help=f"Epochs per backbone "
+                                                 f"(default {_default(PretrainConfig, 'epochs')})."),
+    train_size: int | None = typer.Option(None, help=f"Source training images of the 25,000 "
+                                                     f"(default {_default(PretrainConfig, 'train_size', ',')})."),
+    test_size: int | None = typer.Option(None, help=f"Source test images, 0 = all 5,000 "
+                                                    f"(default {_default(PretrainConfig, 'test_size')})."),
+    batch_size: int | None = typer.Option(None, help=f"Batch size (default {_default(PretrainConfig, 'batch_size')})."),
+    optimizer: str | None = typer.Option(None, help=f"sgd (Nesterov, cosine) or adam (cosine) "
+                                                    f"(default {_default(PretrainConfig, 'optimizer')})."),
+    lr: float | None = typer.Option(None, help=f"Initial learning rate (default {_default(PretrainConfig, 'lr')})."),
+    seed: int | None = typer.Option(None, help=f"Seed of every initialisation and batch order "
+                                               f"(default {_default(PretrainConfig, 'seed')})."),
+    workers: int | None = typer.Option(None, help=f"Local worker processes, one torch thread each "
+                                                  f"(default {_default(PretrainConfig, 'workers')})."),
+    device: str | None = typer.Option(None, help=f"torch device (default {_default(PretrainConfig, 'device')})."),
+    config: Path | None = typer.Option(None, help="JSON file of fixed choices "
+                                                  "(experiments/model_selection/config.json); options given here "
+                                                  "override it, and it overrides the defaults above."),
     debug: bool = DEBUG,
 ) -> None:
     """Pre-train the zoo on CIFAR-10 classes 0-4 (airplane, automobile, bird, cat, deer), resumable.
@@ -124,7 +146,8 @@ def select(
                                                  "weights (e.g. tv:resnet50=~/resnet50.pth); default all."),
     epochs: int | None = typer.Option(None, help="T: epochs of each ground-truth run (default 30)."),
     predict_at: str | None = typer.Option(None, help="Epochs observed before predicting (default 5,10)."),
-    seeds: str | None = typer.Option(None, help="Seeds of the runs (default 0,1,2)."),
+    seeds: str | None = typer.Option(None, help="Seeds of the runs: " + SEEDS_FORMS.format(first="0 .. N - 1") +
+                                                " (default 0,1,2)."),
     train_size: int | None = typer.Option(None, help="Target training images (0 = the target's default)."),
     valid_size: int | None = typer.Option(None, help="Validation images (0 = the target's default)."),
     test_size: int | None = typer.Option(None, help="Test images (0 = all)."),
@@ -153,11 +176,14 @@ def select(
 
     with _errors(debug):
         values = _settings(config, "select", target, target=target, data=data, zoo=zoo, epochs=epochs,
-                           predict_at=_csv_ints(predict_at), seeds=_csv_ints(seeds), train_size=train_size,
+                           predict_at=_csv_ints(predict_at, "--predict-at", "5,10"),
+                           seeds=None if seeds is None else _seed_tuple(_seeds(seeds)), train_size=train_size,
                            valid_size=valid_size, test_size=test_size, batch_size=batch_size, lr=lr,
                            beta_samples=beta_samples, truth=truth, store=store, out=out, workers=workers,
                            device=device, time_limit=time_limit, models=tuple(models.split(",")) if models else None,
                            results=results)
+        if "seeds" in values:  # a config file's count, too
+            values["seeds"] = _seed_tuple(values["seeds"])
         cfg = _make(SelectConfig, values, config)
         with _progress() as on_progress:
             res = run_select(cfg, on_progress)

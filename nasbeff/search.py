@@ -810,6 +810,24 @@ class WarmupREA(RegularizedEvolution):
     def _scorers(self) -> tuple[Scorer, ...]:
         return (self.scorer, self.warmup_scorer)
 
+    @property
+    def warmup_domain_size(self) -> int:
+        """How many archs the warm-up draws from: the joint pool of both scorers, or the space."""
+        return self.space.size if self._warm.pool is None else len(self._warm.pool)
+
+    @property
+    def warmup_size(self) -> int:
+        """Archs the warm-up scores in a run with budget to spare: ``pool_size``, at most
+        :attr:`warmup_domain_size`."""
+        return min(self.pool_size, self.warmup_domain_size)
+
+    def min_warmup_cost(self) -> float:
+        """The least a whole warm-up can be charged: its :attr:`warmup_size` cheapest archs. A
+        budget at or below it leaves no run any evaluation of the main scorer."""
+        where = range(self.space.size) if self._warm.pool is None else self._warm.pool.tolist()
+        costs = np.fromiter((self.warmup_scorer.cost(i) for i in where), dtype=np.float64)
+        return float(np.sort(costs)[: self.warmup_size].sum())
+
     def _initial(self, rec: _Recorder, rng: np.random.Generator) -> deque | None:
         draws = self._warm.sample_distinct(rng, self.pool_size)
         if isinstance(self.warmup_scorer, PopulationScorer):

@@ -476,7 +476,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     conn.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",
-        [("schema_version", str(SCHEMA_VERSION)), ("created_by", f"nasbeff {version}"), ("created_at", created)],
+        [("schema_version", str(SCHEMA_VERSION)), ("created_by", f"nasbeff {version}"), ("created_at", created),
+         ("store_id", uuid.uuid4().hex)],
     )
 
 
@@ -910,11 +911,11 @@ class ResultStore:
             )
             return True
 
-    def mark_done(self, key: RunKey, *, epochs: int | None = None) -> bool:
+    def mark_done(self, key: RunKey, *, epochs: int | None = None, first_epoch: int = 0) -> bool:
         """Mark a unit complete; returns False if it already was (bumping ``n_marks``).
 
         The unit needs at least one recorded epoch; with ``epochs=n`` its epochs must be exactly
-        ``0..n-1``. Committed before returning.
+        ``first_epoch .. first_epoch + n - 1`` (default ``0..n-1``). Committed before returning.
         """
         key = _check_key(key)
         if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1):
@@ -923,9 +924,10 @@ class ResultStore:
             have = _epochs(conn, key)
             if not have:
                 raise StoreError(f"cannot mark {key} done: no epoch recorded")
-            if epochs is not None and have != list(range(epochs)):
-                missing = sorted(set(range(epochs)) - set(have))
-                extra = sorted(set(have) - set(range(epochs)))
+            want = list(range(first_epoch, first_epoch + epochs)) if epochs is not None else have
+            if have != want:
+                missing = sorted(set(want) - set(have))
+                extra = sorted(set(have) - set(want))
                 raise StoreError(
                     f"cannot mark {key} done with {epochs} epochs: missing {missing}, unexpected {extra}"
                 )
@@ -943,6 +945,20 @@ class ResultStore:
         key = _check_key(key)
         with _translate(self.path), self._write() as conn:
             return conn.execute(f"DELETE FROM done WHERE {_KEY_WHERE}", key.as_tuple()).rowcount > 0
+
+    @property
+    def store_id(self) -> str:
+        """A random identifier of this store, fixed when the file is created (a store deleted and
+        created again under the same path gets a new one). Files that belong to one store, such as
+        training checkpoints, carry it, so they are never taken for another store's. A store
+        created before identifiers existed gets one on first use."""
+        with _translate(self.path):
+            row = self._connection().execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            if row is not None:
+                return str(row[0])
+            with self._write(guard=False) as conn:
+                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+                return str(conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()[0])
 
     def save_config(self, config: Mapping[str, Any]) -> str:
         """Store ``config``'s canonical JSON under its :func:`config_hash`; return the hash."""

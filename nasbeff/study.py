@@ -3,7 +3,8 @@ NCP, record beta_eff and validation accuracy per epoch in a resumable store, pre
 accuracy at beta_eff = 0, and write one row per architecture.
 
 Resumption: after every epoch the trainer state (model, optimizer, schedule, RNG) is saved
-atomically to ``<store dir>/checkpoints/`` together with that epoch's metrics, then the metrics are
+atomically to ``<store dir>/checkpoints/<store file>/`` together with that epoch's metrics (stamped with
+the store's id and the unit's key: :class:`~nasbeff.checkpoint.UnitCheckpoint`), then the metrics are
 committed to the :class:`~nasbeff.store.ResultStore`. A run killed at any moment restarts from
 the last checkpoint; an epoch checkpointed but not yet committed is committed from the checkpoint,
 so nothing is lost and no epoch is trained twice. Finished architectures are skipped.
@@ -39,7 +40,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Sequence
 
@@ -47,7 +48,7 @@ import numpy as np
 import torch
 
 from .capacitance import Capacitance
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import UnitCheckpoint
 from .datasets import check_subset_size
 from .data import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
 from .predictors import (REGRESSIONS, TRANSFORMS, TSE, TSEE, TSEEMA, best_seen_value, fit_beta_curve,
@@ -100,14 +101,16 @@ class StudyConfig:
         if not 4 <= self.resolution <= NATIVE_RESOLUTION:
             raise ValueError(f"--resolution {self.resolution} must lie in 4..{NATIVE_RESOLUTION} (CIFAR-10 is "
                              f"{NATIVE_RESOLUTION}x{NATIVE_RESOLUTION}; images are only downsampled)")
-        if self.init_channels < 1 or self.cells < 1:
-            raise ValueError(f"--init-channels and --cells must be >= 1, got {self.init_channels}, {self.cells}")
+        for opt, v in (("--init-channels", self.init_channels), ("--cells", self.cells)):
+            if v < 1:
+                raise ValueError(f"{opt} must be >= 1, got {v}")
         if self.beta_bn not in BETA_BN:
             raise ValueError(f"--beta-bn must be one of {', '.join(BETA_BN)}, got {self.beta_bn!r}")
         if self.probe_bn_position not in ("before", "after"):
             raise ValueError(f"probe_bn_position must be before or after, got {self.probe_bn_position!r}")
-        if self.train_size < 1 or self.valid_size < 1:
-            raise ValueError(f"train_size and valid_size must be >= 1, got {self.train_size}, {self.valid_size}")
+        for opt, v in (("--train-size", self.train_size), ("--valid-size", self.valid_size)):
+            if v < 1:
+                raise ValueError(f"{opt} must be >= 1, got {v}")
         check_subset_size(self.dataset, "train", self.train_size, "--train-size")
         check_subset_size(self.dataset, "x-valid", self.valid_size, "--valid-size")
         for n in (self.beta_samples, *self.extra_beta_samples):
@@ -218,12 +221,15 @@ def _channels_last(batches):
         yield x.contiguous(memory_format=torch.channels_last), y
 
 
-def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore, ckpt_dir: Path,
+def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore, ckpt_dir: Path | None = None,
                device: str = "cpu", on_epoch: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Train one NB201 arch (resuming from its checkpoint) with :meth:`EarlyTrainer.run`,
     checkpointing then committing each epoch; returns the per-epoch metrics of all epochs
     (see the module for what they hold; ``seconds_wall`` is the epoch's wall time, setup and
-    checkpoint included)."""
+    checkpoint included). Checkpoints go to ``ckpt_dir`` (default: the store's own folder,
+    :func:`nasbeff.checkpoint.checkpoint_dir`) and are resumed only when they belong to this
+    store and unit and the store holds every epoch before them (:class:`~nasbeff.checkpoint.UnitCheckpoint`);
+    a unit is marked done only with exactly epochs ``1..cfg.epochs``."""
     key = run_key(index, cfg)
     store.save_config(cfg.to_dict())
     if store.is_done(key):
@@ -245,13 +251,16 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
         sub = beta_subset(len(data.train), n, cfg.seed).numpy()
         return next(iter(eval_batches(data.train.subset(sub), len(sub), device=dev, mean=data.mean, std=data.std)))
 
-    ckpt = ckpt_dir / f"nb201-{index}-{cfg.hash}-s{cfg.seed}.pt"
-    done = set(store.epochs_done(key))
-    if ckpt.exists():
-        state = load_checkpoint(ckpt, map_location=dev)
+    name = f"nb201-{index}-{cfg.hash}-s{cfg.seed}.pt"
+    ckpt = UnitCheckpoint.of(store, key, name)
+    if ckpt_dir is not None:
+        ckpt = replace(ckpt, path=Path(ckpt_dir) / name)
+    state = ckpt.resume(store, key, first_epoch=1, map_location=dev)
+    if state is not None:
         trainer.load_state_dict(state["trainer"])
-        if state["epoch"] not in done:  # checkpointed, killed before the commit
-            store.record_epoch(key, state["epoch"], state["metrics"])
+    # from scratch over epochs an earlier, lost run left: they are replaced, so that every epoch of
+    # the unit comes from this one training run
+    fresh_over_old = state is None and bool(store.epochs_done(key))
     xb, yb = beta_batch(cfg.beta_samples)
     valid = lambda: _channels_last(vb.epoch(0))  # noqa: E731
     points = {s: j for j, s in enumerate(point_steps(cfg))}
@@ -274,18 +283,16 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
         metrics = {**rec.metrics(), "train_loss_sum": math.fsum(rec.step_losses),
                    "seconds_wall": time.perf_counter() - last[0]}
         last[0] = time.perf_counter()
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
         store.check_lease()  # a worker whose run lost the lease must not overwrite the checkpoint
-        save_checkpoint(ckpt, {"epoch": rec.epoch, "metrics": metrics, "trainer": trainer.state_dict()})
-        store.record_epoch(key, rec.epoch, metrics)
+        ckpt.save(rec.epoch, metrics, trainer.state_dict())
+        store.record_epoch(key, rec.epoch, metrics, overwrite=fresh_over_old)
         if on_epoch is not None:
             on_epoch(rec.epoch, metrics)
 
     trainer.run(cfg.epochs, lambda e: _channels_last(tb.epoch(e)), valid, (xb, yb),
                 {n: beta_batch(n) for n in cfg.extra_beta_samples}, on_epoch=commit,
                 step_hook=at_point if points else None, epoch_beta=lambda: measure(""))
-    store.mark_done(key)
-    ckpt.unlink(missing_ok=True)
+    ckpt.finish(store, key, cfg.epochs, first_epoch=1)
     return [r.metrics for r in store.rows(**key.as_filter())]
 
 

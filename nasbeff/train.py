@@ -62,8 +62,9 @@ class TrainConfig:
             raise ValueError(f"schedule_epochs ({self.schedule_epochs}) must be >= epochs ({self.epochs})")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.batch_size < 1 or self.beta_samples < 1:
-            raise ValueError(f"batch_size and beta_samples must be >= 1, got {self.batch_size}, {self.beta_samples}")
+        for name, v in (("batch_size", self.batch_size), ("beta_samples", self.beta_samples)):
+            if v < 1:
+                raise ValueError(f"{name} must be >= 1, got {v}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.placement not in PLACEMENTS:

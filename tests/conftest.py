@@ -4,6 +4,7 @@ $NASBEFF_SHARED_DATA); tests that need it skip cleanly when it is absent."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,28 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def _cache_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("nasbeff-cache")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_writes_nothing_into_the_user_cache(_cache_root, tmp_path_factory):
+    """For the whole session, before any module- or function-scoped fixture (session-scoped autouse
+    fixtures come first, so module fixtures such as test_zoo_select's ``tiny_zoo`` and every
+    subprocess see it): ``NASBEFF_CACHE`` is the session's cache folder, and the user's cache folder
+    (``XDG_CACHE_HOME``; ``LOCALAPPDATA`` on Windows) is a stand-in that must end the session without
+    a nasbeff folder: a code path that ignores ``NASBEFF_CACHE`` writes there and fails the session."""
+    from nasbeff.data import default_cache_dir
+
+    mp = pytest.MonkeyPatch()
+    stand_in = tmp_path_factory.mktemp("user-cache")
+    mp.setenv("LOCALAPPDATA" if sys.platform == "win32" else "XDG_CACHE_HOME", str(stand_in))
+    mp.delenv("NASBEFF_CACHE", raising=False)
+    user = default_cache_dir()  # where a run without NASBEFF_CACHE writes
+    mp.setenv("NASBEFF_CACHE", str(_cache_root))
+    yield
+    mp.undo()
+    leaked = sorted(str(p.relative_to(user)) for p in user.rglob("*")) if user.exists() else []
+    assert not user.exists(), (f"the test suite wrote into the user's cache folder (stand-in {user}), bypassing "
+                               f"NASBEFF_CACHE: {', '.join(leaked[:10]) or 'the folder itself'}")
 
 
 @pytest.fixture(autouse=True)

@@ -143,7 +143,7 @@ def test_a_second_run_on_the_same_store_refuses_at_once_and_ctrl_c_exits_130(tmp
     (["--train-size", "30000"], "--train-size 30000 is not in 1..25,000"),
     (["--beta-samples", "40"], "--beta-samples 40 must lie in 1..--train-size (30)"),
     (["--workers", "0"], "--workers must be >= 1"),
-    (["--schedule-epochs", "2"], "schedule_epochs (2) must be >= epochs (3)"),
+    (["--schedule-epochs", "2"], "--schedule-epochs (2) must be >= epochs (3)"),
     (["--epochs", "0"], "epochs must be >= 1"),
     (["--mode", "exact"], "mode must be one of local, hessian"),
     (["--placement", "top"], "placement must be one of head, side"),

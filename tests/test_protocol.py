@@ -38,8 +38,8 @@ def _one_thread():
 @pytest.mark.parametrize("kw, msg", [
     ({"resolution": 64}, "--resolution 64 must lie in 4..32"),
     ({"resolution": 2}, "--resolution 2 must lie in 4..32"),
-    ({"init_channels": 0}, "--init-channels and --cells must be >= 1"),
-    ({"cells": 0}, "--init-channels and --cells must be >= 1"),
+    ({"init_channels": 0}, "--init-channels must be >= 1, got 0"),
+    ({"cells": 0}, "--cells must be >= 1, got 0"),
     ({"beta_bn": "train"}, "--beta-bn must be one of eval, batch"),
     ({"beta_points": 10}, "--beta-points 10 must lie in 0..9"),
     ({"train_size": 30_000}, "--train-size 30000 is not in 1..25,000"),

@@ -537,8 +537,8 @@ def test_run_search_nb201_pool(shared_data_or_none, tmp_path):
     csv_path.write_text("index,beff_pred,gpu_seconds\n" + "".join(
         f"{i},{table.column('c10_valid', int(i)) - 1.0},{30.0}\n" for i in pool))
     cfg = SearchConfig(methods=("rea", "warmup_rea"), scorers=("benchmark", "beff"), warmup_scorer="beff",
-                       in_pool=True, pool_csv=csv_path, seeds=3, budget=1500.0, points=3, shared=shared_data_or_none,
-                       out=tmp_path / "s.csv")
+                       warmup_pool=40, in_pool=True, pool_csv=csv_path, seeds=3, budget=1500.0, points=3,
+                       shared=shared_data_or_none, out=tmp_path / "s.csv")  # 40 x 30 s of warm-up fit the budget
     res = run_search(cfg, table=table)
     assert {r["best_index"] for r in res.rows} <= set(pool.tolist()) | {-1}
     assert [(r["method"], r["scorer"], r["warmup_scorer"]) for r in res.summary] == [

@@ -59,8 +59,8 @@ from torch import nn
 from ._common import CONSTANT_OUTPUT, is_constant_over_batch
 from .aggregate import aggregate_scores, is_aggregate_name, parse_aggregate_name, rank_aggregate
 
-__all__ = ["ScoreResult", "ProxyFn", "register", "register_group", "get", "available", "score", "score_many",
-           "score_population", "aggregate_scores", "rank_aggregate", "AZNAS", "VKDNW_AGG", "CANNOT_SCORE",
+__all__ = ["ScoreResult", "ProxyFn", "register", "register_group", "get", "available", "canonical_name", "score",
+           "score_many", "score_population", "aggregate_scores", "rank_aggregate", "AZNAS", "VKDNW_AGG", "CANNOT_SCORE",
            "output_ignores_input", "passes", "charged_seconds"]
 
 CANNOT_SCORE = -math.inf
@@ -145,6 +145,22 @@ def get(name: str) -> ProxyFn:
 def available() -> list[str]:
     """Sorted names of all registered proxies."""
     return sorted(_REGISTRY)
+
+
+def canonical_name(name: str) -> str:
+    """``name`` in its registered spelling, matched case-insensitively (``MeCo`` -> ``meco``); a rank
+    aggregate's prefix and parts likewise (``Rank:MeCo+ZICO`` -> ``rank:meco+zico``). A name that
+    matches nothing comes back stripped but otherwise unchanged (:func:`get` then names it)."""
+    from .aggregate import PREFIXES
+
+    name = str(name).strip()
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix.strip().lower() in PREFIXES:
+        return f"{prefix.strip().lower()}:" + "+".join(canonical_name(p) for p in rest.split("+"))
+    if name in _REGISTRY:
+        return name
+    folded = {n.lower(): n for n in _REGISTRY}
+    return folded.get(name.lower(), name)
 
 
 def passes(names: Sequence[str]) -> list[tuple[str, ...]]:

@@ -14,7 +14,12 @@ Special values, explicitly:
 
 * ``-inf`` is the registry's "cannot be scored" value (cut-off archs: input disconnected from
   output) and means *worst*: it ranks below every finite value; all ``-inf`` of one scorer tie at
-  the bottom (average rank). ``+inf`` ranks above every finite value.
+  the bottom (average rank). ``+inf`` ranks above every finite value. The aggregate of an arch that
+  *every* part scores ``-inf`` (a cut-off arch) is ``-inf`` too: it cannot be scored, like its
+  parts, so a correlation treats it in the aggregate's row as in the parts' rows. It still counts
+  in the population, at the bottom, so the other archs' values do not depend on this rule. An arch
+  that only some parts score ``-inf`` (a limit value, e.g. AZ-NAS trainability of an identity
+  block) ranks last by those parts and keeps a finite aggregate, as in AZ-NAS's reference code.
 * ``NaN`` means *missing* (not computed). ``nan_policy="worst"`` (default) treats it as ``-inf``;
   ``"omit"`` drops the arch from the population (its aggregate is NaN and ``N`` counts only the
   archs every scorer scored); ``"raise"`` gives ``ValueError``.
@@ -87,6 +92,10 @@ def aggregate_scores(
         out[keep] = np.sum([np.log(r / size) for r in ranks], axis=0)
     else:
         out[keep] = np.mean(ranks, axis=0)
+    cannot = np.ones(n[0], bool)
+    for v in cols.values():
+        cannot &= np.isneginf(v)
+    out[keep & cannot] = -np.inf
     return out
 
 

@@ -24,7 +24,9 @@ from ..predictors import BetaFit, best_seen_value, fit_beta_curve, last_seen_val
 from ..probe import attach_probe
 from ..spaces import build_nb201_model, index_to_str, is_cut_off, sample_indices
 from ..train import EpochRecord, TrainConfig, accuracy, train_plain, train_with_probe
-from ._common import Progress, check_device, check_writable, no_progress
+from ._common import (
+    NUM_NB201_ARCHS, Progress, check_device, check_sample, check_writable, few_samples_note, no_progress,
+)
 
 # ---------------------------------------------------------------------------------------------
 # The single-MLP walk-through
@@ -96,11 +98,16 @@ def run_mlp_demo(cfg: MLPDemoConfig, on_epoch=None) -> MLPDemoResult:
 # ---------------------------------------------------------------------------------------------
 
 
+#: The figure of ``nasbeff demo --quick`` (the full demo writes ``runs/demo_ranking.png``).
+QUICK_PNG = Path("runs/demo_quick_ranking.png")
+
+
 @dataclass(frozen=True)
 class RankDemoConfig:
     """Settings of :func:`run_rank_demo`, validated on construction. Networks are NB201 cells in
     the NB201 macro skeleton with ``C`` initial channels and ``N`` cells per stage (8x8 inputs:
-    8 -> 4 -> 2 pixels). ``png``: the predicted-vs-true figure (None: none)."""
+    8 -> 4 -> 2 pixels). ``png``: the predicted-vs-true figure (None: none; :meth:`quick` writes its
+    own, :data:`QUICK_PNG`, so that it never overwrites the full demo's)."""
 
     archs: int = 24
     epochs: int = 5  # observed under the frozen probe
@@ -124,7 +131,8 @@ class RankDemoConfig:
     def quick(cls, **changes) -> "RankDemoConfig":
         """The reduced version for CI: 6 small archs (C=8), 600 training images, 3 observed epochs and
         4 ground-truth epochs."""
-        base = dict(archs=6, epochs=3, final_epochs=4, C=8, N=1, beta_samples=256, train_size=600, n_boot=200)
+        base = dict(archs=6, epochs=3, final_epochs=4, C=8, N=1, beta_samples=256, train_size=600, n_boot=200,
+                    png=QUICK_PNG)
         return cls(**{**base, **changes})
 
     def __post_init__(self) -> None:
@@ -145,6 +153,7 @@ class RankDemoConfig:
             raise ValueError(f"--train-size must lie in 1..1347 (digits' training split), got {n_train}")
         if not 1 <= self.beta_samples <= n_train:
             raise ValueError(f"--beta-samples must lie in 1..{n_train} (the training images), got {self.beta_samples}")
+        check_sample(self.archs, NUM_NB201_ARCHS, "--archs", "the NB201 space")
         for name in self.proxies:
             zc.get(name)
         check_device(self.device)
@@ -265,14 +274,22 @@ def run_rank_demo(cfg: RankDemoConfig = RankDemoConfig(), on_progress: Progress 
     if out_of_range:
         notes.append(f"beta_eff predictions outside [0, 100] % for archs {out_of_range} (flagged in the rows and "
                      f"drawn on the figure's edge)")
-    if cfg.png is not None:
+    few = few_samples_note(min(int(r["n"]) for r in table), "archs", "bootstrap 95% CI of each rho", min_n=10)
+    if few:
+        notes.append(few)
+    png = cfg.png
+    if png is not None:
         from ..plots import predicted_vs_true
 
-        Path(cfg.png).parent.mkdir(parents=True, exist_ok=True)
-        predicted_vs_true([r["beff_pred"] for r in rows], truth, cfg.png,
-                          label=f"beta_eff prediction after {cfg.epochs} epochs (%)",
-                          truth_label=f"mean valid acc, {cfg.truth_seeds} x {cfg.final_epochs} epochs (%)",
-                          highlight=np.array([bool(is_cut_off(r["arch_str"])) for r in rows]),
-                          title=f"{len(rows)} NB201 archs (C={cfg.C}, N={cfg.N}) on digits")
-    return RankDemoResult(rows, table, ceiling, time.perf_counter() - t_start, len(train), len(valid), cfg.png, header,
+        try:  # checked before the work (RankDemoConfig); should it fail now, the table is still shown
+            Path(png).parent.mkdir(parents=True, exist_ok=True)
+            predicted_vs_true([r["beff_pred"] for r in rows], truth, png,
+                              label=f"beta_eff prediction after {cfg.epochs} epochs (%)",
+                              truth_label=f"mean valid acc, {cfg.truth_seeds} x {cfg.final_epochs} epochs (%)",
+                              highlight=np.array([bool(is_cut_off(r["arch_str"])) for r in rows]),
+                              title=f"{len(rows)} NB201 archs (C={cfg.C}, N={cfg.N}) on digits")
+        except OSError as exc:
+            notes.append(f"the figure was not written: --png {png}: {exc.strerror or type(exc).__name__}")
+            png = None
+    return RankDemoResult(rows, table, ceiling, time.perf_counter() - t_start, len(train), len(valid), png, header,
                           notes)

@@ -27,7 +27,7 @@ import torch
 from ..atomic import atomic_write
 from ..backends import make_backend
 from ..store import config_hash
-from ._common import Progress, check_device, no_progress, parse_names
+from ._common import Progress, check_device, check_writable, no_progress, parse_names
 
 SOURCE = "CIFAR-10 classes 0-4 (airplane, automobile, bird, cat, deer)"
 
@@ -55,22 +55,26 @@ class PretrainConfig:
         from ..zoo import ZOO, entry
 
         object.__setattr__(self, "models", self.models or tuple(ZOO))
+        check_writable(Path(self.out) / "manifest.json", "--out")
         parse_names(self.models, "--models")
         for m in self.models:
             entry(m)
-        if self.epochs < 1 or self.batch_size < 1 or self.workers < 1:
-            raise ValueError(f"--epochs, --batch-size and --workers must be >= 1, got {self.epochs}, "
-                             f"{self.batch_size}, {self.workers}")
+        for opt, v in (("--epochs", self.epochs), ("--batch-size", self.batch_size), ("--workers", self.workers)):
+            if v < 1:
+                raise ValueError(f"{opt} must be >= 1, got {v}")
         if not 1 <= self.train_size <= 25_000:
             raise ValueError(f"--train-size {self.train_size} is not in 1..25,000 (the source task's training images)")
         if not 0 <= self.test_size <= 5_000:
             raise ValueError(f"--test-size {self.test_size} is not in 0..5,000 (0 = all source test images)")
-        if not (math.isfinite(self.lr) and self.lr > 0) or self.weight_decay < 0:
-            raise ValueError(f"--lr must be > 0 and --weight-decay >= 0, got {self.lr}, {self.weight_decay}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"--lr must be a number > 0, got {self.lr}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay (a --config key) must be >= 0, got {self.weight_decay}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"--optimizer must be sgd or adam, got {self.optimizer!r}")
         if not Path(self.data).exists():
-            raise FileNotFoundError(f"--data {self.data} does not exist")
+            raise FileNotFoundError(f"--data {self.data} does not exist (give CIFAR-10 images: a cifar-10-batches-py "
+                                    "folder, a train|test/<class>/ image tree or a .tar(.gz) of one)")
         if self.out.exists() and not self.out.is_dir():
             raise ValueError(f"--out {self.out} is a file, not a folder")
         check_device(self.device)

@@ -24,7 +24,7 @@ from typing import Literal
 from ..backends import check_backend, make_backend
 from ..store import ResultStore
 from ..study import BetaVariant, StudyConfig, StudyData, load_study_data, run_key, summarize_curve, train_arch
-from ._common import Progress, check_device, check_writable, no_progress, sample_archs, write_csv
+from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_archs, write_csv
 from .results_csv import join_scores, merge_curves, read_curves
 
 LEASE_INTERVAL_S = 10.0
@@ -61,12 +61,22 @@ class RankConfig:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
         if self.backend == "ray" and self.workers > 1:
             raise ValueError("--workers is for --backend local; with ray use --ray-cpus (and --threads per task)")
-        if self.threads < 0 or self.ray_cpus < 0 or self.sample < 0 or self.time_limit < 0:
-            raise ValueError("--threads, --ray-cpus, --sample and --time-limit must be >= 0")
+        for opt, v in (("--threads", self.threads), ("--ray-cpus", self.ray_cpus), ("--sample", self.sample),
+                       ("--time-limit", self.time_limit)):
+            if v < 0:
+                raise ValueError(f"{opt} must be >= 0, got {v}")
         if not self.archs:
             raise ValueError("no arch to rank")
+        check_sample(self.sample, len(self.archs))
         if not Path(self.data).exists():
-            raise FileNotFoundError(f"--data {self.data} does not exist")
+            from ..datasets import DATASET_ALIASES, DATASETS
+
+            forms = ("rank needs CIFAR-10 images: a cifar-10-batches-py folder, a train|test/<class>/ image tree, or "
+                     "a .tar/.tar.gz of either (e.g. ../shared/data/cifar10/cifar10_jpeg.tar.gz)")
+            name = str(self.data).lower().replace("_", "-")
+            if name in DATASETS or name in DATASET_ALIASES:
+                raise FileNotFoundError(f"--data {self.data} is a dataset name, not a path; {forms}")
+            raise FileNotFoundError(f"--data {self.data} does not exist; {forms}")
         if not self.resume and self.store.exists() and self.store.stat().st_size > 0:
             raise ValueError(f"--no-resume: the store {self.store} already exists; remove it or choose another --store")
         check_writable(self.store, "--store")
@@ -125,9 +135,8 @@ class RankJob:
         if key not in _LOADED:
             _LOADED.clear()
             _LOADED[key] = load_study_data(self.data, self.config)
-        folder = Path(self.store).parent
-        with ResultStore(self.store, run_id=self.run_id) as st:
-            train_arch(index, _LOADED[key], self.config, st, folder / "checkpoints", self.device)
+        with ResultStore(self.store, run_id=self.run_id) as st:  # checkpoints: the store's own folder
+            train_arch(index, _LOADED[key], self.config, st, None, self.device)
         return int(index)
 
 
@@ -140,8 +149,8 @@ def run_rank(cfg: RankConfig, on_progress: Progress = no_progress) -> RankResult
     study = cfg.study
     committed = read_curves(cfg.results, study.hash, study.epochs) if cfg.results is not None else {}
     results: list = []
-    with ResultStore(cfg.store) as st, st.acquire_lease(f"nasbeff rank ({len(indices)} archs)",
-                                                         interval_s=LEASE_INTERVAL_S) as lease:
+    with discard_unused_new_store(cfg.store), ResultStore(cfg.store) as st, \
+            st.acquire_lease(f"nasbeff rank ({len(indices)} archs)", interval_s=LEASE_INTERVAL_S) as lease:
         st.save_config(study.to_dict())
         todo = [i for i in indices if i not in committed and not st.is_done(run_key(i, study))]
         deadline = time.time() + 60 * cfg.time_limit if cfg.time_limit else None

@@ -28,7 +28,7 @@ import torch
 
 from ..backends import check_backend, make_backend
 from ..store import ResultStore, RunKey, config_hash, read_units_csv
-from ._common import Progress, check_device, check_writable, no_progress, sample_archs, write_csv
+from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_archs, write_csv
 
 LEASE_INTERVAL_S = 10.0
 
@@ -79,10 +79,13 @@ class ScoreConfig:
             raise ValueError(f"--workers must be >= 1, got {self.workers}")
         if self.backend == "ray" and self.workers > 1:
             raise ValueError("--workers is for --backend local; with ray use --ray-cpus")
-        if self.init_channels < 1 or self.cells < 1 or self.sample < 0 or self.ray_cpus < 0:
-            raise ValueError("--init-channels and --cells must be >= 1; --sample and --ray-cpus >= 0")
+        for opt, v, low in (("--init-channels", self.init_channels, 1), ("--cells", self.cells, 1),
+                            ("--sample", self.sample, 0), ("--ray-cpus", self.ray_cpus, 0)):
+            if v < low:
+                raise ValueError(f"{opt} must be >= {low}, got {v}")
         if not self.archs:
             raise ValueError("no arch to score")
+        check_sample(self.sample, len(self.archs))
         if self.data != "digits" and not Path(self.data).exists():
             raise FileNotFoundError(f"--data {self.data} does not exist (give a CIFAR-10 folder or tar, or 'digits')")
         check_writable(self.store, "--store")
@@ -93,6 +96,8 @@ class ScoreConfig:
                 read_units_csv(self.results)  # a bad file: one line, before any work
         if self.backend == "local":  # on Ray the workers may have devices this driver lacks
             check_device(self.device)
+        if self.truth:
+            check_truth(self.truth, self.shared, "digits" if self.data == "digits" else "cifar10-valid")
 
     @property
     def aggregates(self) -> dict[str, list[str]]:
@@ -194,11 +199,32 @@ class ScoreResult:
             return "n/a" if v is None or np.isnan(v) else f"{v:.3f}"
 
         with_rho = any(s["spearman"] is not None for s in self.summary)
-        cols = ["proxy", "archs", "flagged", "median s/arch"] + ([f"Spearman vs {truth} [95% CI]"] if with_rho else [])
+        cols = ["proxy", "archs", "flagged", "median s/arch"] + ([f"Spearman vs {truth} [95% CI]", "n"] if with_rho
+                                                                  else [])
         rows = [[s["proxy"], str(s["archs"]), str(s["flagged"]), num(s["median_seconds"])] +
-                ([] if not with_rho else ["n/a"] if (c := s["spearman"]) is None else
-                 [f"{c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, {c.spearman_ci[1]:+.2f}]"]) for s in self.summary]
+                ([] if not with_rho else ["n/a", ""] if (c := s["spearman"]) is None else
+                 [f"{c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, {c.spearman_ci[1]:+.2f}]", str(c.n)])
+                for s in self.summary]
         return f"NB201 archs scored: {len(self.rows)} of {self.n_total}", cols, rows
+
+
+def check_truth(truth: str, shared: Path | None, images: str) -> None:
+    """One line, before any work, unless ``truth`` is a column of the NB201 table that can be read
+    and measured on the dataset of the images (``digits`` stands in for CIFAR-10)."""
+    from ..benchmarks import NB201Table, column_dataset
+
+    table = NB201Table(shared)
+    if not table.path.is_file():
+        raise FileNotFoundError(f"--truth {truth}: the NB201 ground truth {table.path} is not there; pass --shared or "
+                                "set NASBEFF_SHARED_DATA to the folder holding nb201/, or --truth '' for no Spearman")
+    if truth not in table.columns:
+        accs = [c for c in table.columns if column_dataset(c) and ("test" in c or "valid" in c)]
+        raise ValueError(f"--truth {truth!r} is not a column of the NB201 table; accuracies: {', '.join(accs)}")
+    ds = column_dataset(truth)
+    cifar10 = ("cifar10", "cifar10-valid")
+    if ds is not None and (ds in cifar10) != (images in (*cifar10, "digits")):
+        raise ValueError(f"--truth {truth} is measured on {ds} but the proxies see {images} images: compare with a "
+                         "CIFAR-10 column (c10_test, c10_valid) or give that dataset's images")
 
 
 def proxy_batches(data: str, n_batches: int, batch_size: int, seed: int):
@@ -233,9 +259,9 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
     indices = sample_archs(cfg.archs, cfg.sample or None, cfg.sample_seed)
     channels = nb201_channels(cfg.init_channels, cfg.cells)
     names = cfg.base_proxies
-    with ResultStore(cfg.store) as st, st.acquire_lease(f"nasbeff score ({len(indices)} archs)",
-                                                         interval_s=LEASE_INTERVAL_S):
-        batch_data, dataset = proxy_batches(cfg.data, cfg.batches, cfg.batch_size, cfg.seed)
+    batch_data, dataset = proxy_batches(cfg.data, cfg.batches, cfg.batch_size, cfg.seed)  # bad data: before the store
+    with discard_unused_new_store(cfg.store), ResultStore(cfg.store) as st, \
+            st.acquire_lease(f"nasbeff score ({len(indices)} archs)", interval_s=LEASE_INTERVAL_S):
         config = {"kind": "proxies", "protocol": 1, "dataset": dataset, "batch_size": cfg.batch_size,
                   "batches": cfg.batches, "channels": list(channels), "num_classes": 10, "seed": cfg.seed}
         chash = config_hash(config)
@@ -336,18 +362,23 @@ def _summary(rows: list[dict], names: tuple[str, ...], aggregates: dict[str, lis
     from ..evaluate import rank_correlation
     from ..proxies import charged_seconds
 
+    from .report import comparable_columns
+
     t, note = None, ""
     if truth and len(rows) >= 3:
         from ..benchmarks import NB201Table
 
-        try:
-            t = NB201Table(shared).column(truth, [r["index"] for r in rows])
-        except (FileNotFoundError, KeyError) as e:
-            note = f"no Spearman column: {e.args[0] if isinstance(e, KeyError) else e}"
+        t = np.asarray(NB201Table(shared).column(truth, [r["index"] for r in rows]), dtype=float)
 
     def col(name: str) -> np.ndarray:
         return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
 
+    ranked = {}
+    if t is not None:  # every row on the same archs (the report's rules: cut-off archs out, -inf last)
+        ranked, t, notes = comparable_columns({n: col(n) for n in names}, t, np.array([r["cut_off"] for r in rows]))
+        note = "; ".join(notes)
+    elif truth:
+        note = "no Spearman column: fewer than 3 archs scored"
     out = []
     for n in names:
         vals = col(n)
@@ -361,7 +392,7 @@ def _summary(rows: list[dict], names: tuple[str, ...], aggregates: dict[str, lis
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    item["spearman"] = rank_correlation(vals, t, n_boot=1000)
+                    item["spearman"] = rank_correlation(ranked[n], t, n_boot=1000)
             except ValueError:
                 pass
         out.append(item)

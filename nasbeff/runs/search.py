@@ -37,7 +37,7 @@ from ..search import (
     scorer_from_csv, summarize, table_scorer,
 )
 from ..spaces import SPACE_NAMES, SearchSpace, get_space
-from ._common import Progress, check_writable, parse_names
+from ._common import Progress, check_sample, check_writable, few_samples_note, parse_names
 
 __all__ = ["Method", "ScorerName", "SpaceName", "SearchConfig", "SearchTable", "ColumnTable", "SearchResult",
            "load_table", "run_search", "CSV_FIELDS", "SIZE_FULL_EPOCHS"]
@@ -84,8 +84,15 @@ class SearchConfig:
     space: SpaceName = "nb201"
     shared: Path | None = None
     out: Path = Path("runs/search.csv")
+    seed_list: tuple[int, ...] = ()  # exactly these seeds instead of seed .. seed + seeds - 1 (seeds = their count)
 
     def __post_init__(self) -> None:
+        if self.seed_list:
+            object.__setattr__(self, "seed_list", tuple(self.seed_list))
+            object.__setattr__(self, "seeds", len(self.seed_list))
+            if any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in self.seed_list) or \
+                    len(set(self.seed_list)) != len(self.seed_list):
+                raise ValueError(f"--seeds must list distinct integers >= 0, got {list(self.seed_list)}")
         if self.space not in SPACE_NAMES:
             raise ValueError(f"unknown --space {self.space!r}; choose nb201 (alias tss) or nats-size (alias sss)")
         space = SPACE_NAMES[self.space]
@@ -117,6 +124,8 @@ class SearchConfig:
             raise FileNotFoundError(f"--pool-csv {self.pool_csv} not found (made by nasbeff rank or nasbeff score)")
         if self.shared is not None and not self.shared.exists():
             raise FileNotFoundError(f"--shared {self.shared} does not exist")
+        if warm:
+            check_sample(self.warmup_pool, get_space(space).size, "--warmup-pool", f"the {space} space")
         check_writable(self.out, "--out")
 
     @property
@@ -268,6 +277,10 @@ class SearchResult:
     trajectories: list[Trajectory] = field(repr=False)
     elapsed_s: float
     out: Path
+    notes: list[str] = field(default_factory=list)
+    """What to keep in mind when reading the summary, one line each (also each summary row's
+    ``note``): an interval from fewer than 5 runs, runs that all ended at one accuracy, a warm-up
+    pool cut to the archs it can draw from, a warm-up that used up the budget."""
 
 
 def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[str], Any]:
@@ -312,24 +325,33 @@ def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
     if not isinstance(table, SearchTable):
         raise ValueError(f"table must have column(), arch() and without_test(), got {type(table).__name__}")
     get = _scorer_factory(cfg, space, table.without_test())
-    seeds = range(cfg.seed, cfg.seed + cfg.seeds)
+    seeds = cfg.seed_list or range(cfg.seed, cfg.seed + cfg.seeds)
     total, done = len(cfg.methods) * len(cfg.scorers) * cfg.seeds, 0
     runs: list[tuple[str, str, list[Trajectory]]] = []
-    t0 = time.perf_counter()
-    for m in cfg.methods:
+    notes: dict[tuple[str, str], list[str]] = {}
+    plans = []
+    for m in cfg.methods:  # every optimizer first: a warm-up that cannot fit the budget stops before any run
         for s in cfg.scorers:
             kw: dict[str, Any] = {"space": space}
-            if m == "warmup_rea":
-                warm = get(cfg.warmup_scorer)
-                size = len(warm.pool) if warm.pool is not None else cfg.warmup_pool
-                kw.update(warmup_scorer=warm, pool_size=max(10, min(cfg.warmup_pool, size)))
+            if m == "warmup_rea":  # the draws are cut to the archs the warm-up can draw from
+                kw.update(warmup_scorer=get(cfg.warmup_scorer), pool_size=max(10, cfg.warmup_pool))
             opt = make_optimizer(m, get(s), **kw)
-            trajs = []
-            for k in seeds:
-                progress(done, total, f"{m} / {s} seed {k}")
-                trajs.append(opt.run(cfg.budget, k))
-                done += 1
-            runs.append((m, s, trajs))
+            notes[m, s] = _check_warmup(cfg, opt) if m == "warmup_rea" else []
+            plans.append((m, s, opt))
+    t0 = time.perf_counter()
+    for m, s, opt in plans:
+        trajs = []
+        for k in seeds:
+            progress(done, total, f"{m} / {s} seed {k}")
+            trajs.append(opt.run(cfg.budget, k))
+            done += 1
+        runs.append((m, s, trajs))
+        if m == "warmup_rea":
+            stalled = sum(int((t.stage == 1).sum()) <= opt.population_size for t in trajs)
+            if stalled:
+                notes[m, s].append(f"the warm-up (and the first population) used up the budget in {stalled} of "
+                                   f"{len(trajs)} runs: no evolution step, so those runs report the warm-up "
+                                   f"scorer's pick; lower --warmup-pool or raise --budget")
     progress(done, total, "done")
     elapsed = time.perf_counter() - t0
     truth = np.asarray(table.column("c10_test"), dtype=np.float64)  # after the search: reporting only
@@ -345,7 +367,35 @@ def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
                              "best_arch_str": table.arch(bi) if bi >= 0 else "",
                              "best_test_acc": float(truth[bi]) if bi >= 0 else math.nan})
         row = summarize(trajs, truth, [cfg.budget])[0]
-        summary.append({**row, "unique_mean": float(np.mean([t.unique_evaluations for t in trajs]))})
+        row_notes = notes[m, s] + _interval_notes(row)
+        summary.append({**row, "unique_mean": float(np.mean([t.unique_evaluations for t in trajs])),
+                        "note": "; ".join(row_notes)})
     _write_csv(rows, cfg.out)
-    return SearchResult(cfg, rows, summary, [t for _, _, ts in runs for t in ts], elapsed, cfg.out)
+    lines = [f"{r['method']} / {r['scorer']}: {n}" for r in summary for n in notes[r["method"], r["scorer"]]]
+    lines += [n for r in summary for n in _interval_notes(r)]
+    return SearchResult(cfg, rows, summary, [t for _, _, ts in runs for t in ts], elapsed, cfg.out,
+                        list(dict.fromkeys(lines)))
+
+
+def _check_warmup(cfg: SearchConfig, opt: Any) -> list[str]:
+    """Refuse (ValueError) a warm-up whose cheapest possible draw costs the whole budget (REA would
+    never start in any run); a note when the warm-up pool was cut to the archs it can draw from."""
+    need = opt.min_warmup_cost()
+    if need >= cfg.budget:
+        raise ValueError(f"warmup_rea: a warm-up of {opt.warmup_size:,} archs by {opt.warmup_name} costs at least "
+                         f"{need:,.0f} s, all of --budget {cfg.budget:,.0f} s, so REA would never start; lower "
+                         f"--warmup-pool ({cfg.warmup_pool}) or raise --budget")
+    if cfg.warmup_pool > opt.warmup_domain_size:
+        return [f"the warm-up pool is cut to the {opt.warmup_domain_size:,} archs it can draw from "
+                f"(--warmup-pool {cfg.warmup_pool})"]
+    return []
+
+
+def _interval_notes(row: dict) -> list[str]:
+    """How far a summary row's mean ± std and 95% CI can be trusted: few runs, or no spread."""
+    out = [n] if (n := few_samples_note(int(row["n"]), "runs (seeds)")) else []
+    if row["n"] > 1 and row["std"] == 0:
+        out.append(f"{row['method']} / {row['scorer']}: all {row['n']} runs ended at the same test accuracy "
+                   f"(std 0): its ± and CI show no spread, not certainty")
+    return out
 

@@ -27,7 +27,7 @@ import torch
 
 from ..backends import make_backend
 from ..store import ResultStore, RunKey, config_hash, read_units_csv
-from ._common import Progress, check_device, check_writable, no_progress, parse_names, write_csv
+from ._common import Progress, discard_unused_new_store, check_device, check_writable, no_progress, parse_names, write_csv
 
 LEASE_INTERVAL_S = 10.0
 
@@ -82,8 +82,10 @@ class SelectConfig:
                              f"{self.target}")
         if pool is not None and self.beta_samples > (train or pool - valid):
             raise ValueError(f"--beta-samples {self.beta_samples} exceeds the {train or pool - valid} training images")
-        if self.epochs < 1 or self.batch_size < 1 or self.workers < 1 or self.beta_samples < 1:
-            raise ValueError("--epochs, --batch-size, --workers and --beta-samples must be >= 1")
+        for opt, v in (("--epochs", self.epochs), ("--batch-size", self.batch_size), ("--workers", self.workers),
+                       ("--beta-samples", self.beta_samples)):
+            if v < 1:
+                raise ValueError(f"{opt} must be >= 1, got {v}")
         if not self.predict_at or any(not 3 <= k <= self.epochs for k in self.predict_at):
             raise ValueError(f"--predict-at epochs must lie in 3..--epochs ({self.epochs}), got {list(self.predict_at)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -174,7 +176,7 @@ class SelectJob:
     deadline: float | None = None
 
     def __call__(self, unit: tuple[str, int]) -> tuple[str, int] | None:
-        from ..checkpoint import load_checkpoint, save_checkpoint
+        from ..checkpoint import UnitCheckpoint
         from ..probe import attach_probe
         from ..selection import finetune, finetune_config
         from ..train import EarlyTrainer, accuracy
@@ -192,15 +194,14 @@ class SelectJob:
         trainer = EarlyTrainer(net, finetune_config(T, seed, cfg.lr, cfg.batch_size, cfg.beta_samples), feed.steps,
                                net.probe, net.features)
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", model)
-        ckpt = Path(self.store).parent / "checkpoints" / f"select-{safe}-{key.config_hash}-s{seed}.pt"
         with ResultStore(self.store, run_id=self.run_id) as st:
             if st.is_done(key):
                 return unit
-            if ckpt.exists():
-                state = load_checkpoint(ckpt, map_location=dev)
+            ckpt = UnitCheckpoint.of(st, key, f"select-{safe}-{key.config_hash}-s{seed}.pt")
+            state = ckpt.resume(st, key, first_epoch=1, map_location=dev)
+            if state is not None:
                 trainer.load_state_dict(state["trainer"])
-                if state["epoch"] not in set(st.epochs_done(key)):  # checkpointed, killed before the commit
-                    st.record_epoch(key, state["epoch"], state["metrics"])
+            fresh_over_old = state is None and bool(st.epochs_done(key))  # replace a lost run's epochs
 
             def commit(rec) -> None:
                 if rec.beta_eff is None or not math.isfinite(rec.beta_eff):
@@ -210,14 +211,12 @@ class SelectJob:
                     t0 = time.perf_counter()
                     metrics["test_acc"] = accuracy(net, feed.plain("test"))
                     metrics["seconds_test"] = time.perf_counter() - t0
-                ckpt.parent.mkdir(parents=True, exist_ok=True)
                 st.check_lease()
-                save_checkpoint(ckpt, {"epoch": rec.epoch, "metrics": metrics, "trainer": trainer.state_dict()})
-                st.record_epoch(key, rec.epoch, metrics)
+                ckpt.save(rec.epoch, metrics, trainer.state_dict())
+                st.record_epoch(key, rec.epoch, metrics, overwrite=fresh_over_old)
 
             finetune(trainer, feed, T, cfg.beta_samples, seed, commit)
-            st.mark_done(key)
-        ckpt.unlink(missing_ok=True)
+            ckpt.finish(st, key, T, first_epoch=1)
         return unit
 
 
@@ -271,8 +270,8 @@ def run_select(cfg: SelectConfig, on_progress: Progress = no_progress) -> Select
     weights = cfg.weights()
     shas = {m: file_sha256(p) for m, p in weights.items()}
     units = [(m, s) for m in weights for s in cfg.seeds]
-    with ResultStore(cfg.store) as st, st.acquire_lease(f"nasbeff select ({len(units)} runs)",
-                                                         interval_s=LEASE_INTERVAL_S) as lease:
+    with discard_unused_new_store(cfg.store), ResultStore(cfg.store) as st, \
+            st.acquire_lease(f"nasbeff select ({len(units)} runs)", interval_s=LEASE_INTERVAL_S) as lease:
         for sha in shas.values():  # the config behind every run key's hash, for audits of the store
             st.save_config({**cfg.training(), "weights": sha})
         if cfg.results is not None and cfg.results.exists():  # a fresh checkout resumes from the committed file
