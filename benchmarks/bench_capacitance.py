@@ -4,12 +4,12 @@ Probe: features 2048 -> Linear 256 -> BN -> ReLU -> Dropout -> Linear 128 -> BN 
 Dropout -> Linear 10 (the NCP), N = 64 and N = 2048 samples, float32, ``local`` mode. Three
 methods on the same samples, each in its own subprocess so that its peak memory is its own:
 
-* ``matrix_free``: ``nasbeff.capacitance`` (row/column sums by vector-Jacobian products);
-* ``explicit``: ``nasbeff.line_graph`` (sparse P by the vectorised path join) + ``beta_eff_from_matrix``;
+* ``matrix_free``: ``nasbeff.core.capacitance`` (row/column sums by vector-Jacobian products);
+* ``explicit``: ``nasbeff.core.line_graph`` (sparse P by the vectorised path join) + ``beta_eff_from_matrix``;
 * ``fwd_bwd``: one forward + backward pass of a trainable copy of the probe (loss.backward()).
 
 Whole networks (the layer DAG): five named NB201 archs spanning sizes (C=16, N=5, CIFAR-10 head),
-batch 64, float32, ``bn="batch"``, with ``dag_local`` = ``nasbeff.capacitance`` in local mode vs
+batch 64, float32, ``bn="batch"``, with ``dag_local`` = ``nasbeff.core.capacitance`` in local mode vs
 ``dag_fwd_bwd`` = one forward + backward of the network in train mode (batch statistics), and
 ``dag_hessian`` (the reference path) on one arch with ``--hessian``.
 
@@ -100,8 +100,8 @@ def worker(method: str, n: int, device: str, reps: int) -> dict:
     from torch import nn
 
     from nasbeff import capacitance
-    from nasbeff.line_graph import beta_eff_from_matrix, line_graph
-    from nasbeff.probe import NCP
+    from nasbeff.core.line_graph import beta_eff_from_matrix, line_graph
+    from nasbeff.core.probe import NCP
 
     torch.manual_seed(0)
     dev = torch.device(device)

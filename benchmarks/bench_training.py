@@ -1,7 +1,7 @@
 """Cost of one rank unit (one NB201 arch of ``nasbeff rank``) on this machine, one thread.
 
 For each candidate protocol point (input side r, width C, cells N) and a handful of seeded archs
-of 0..199, runs the real unit (:func:`nasbeff.study.train_arch`: build, train, validate, beta_eff
+of 0..199, runs the real unit (:func:`nasbeff.training.nb201_study.train_arch`: build, train, validate, beta_eff
 per epoch and at ``--beta-points`` steps, checkpoint, commit) for ``--epochs`` epochs of
 ``--train-size`` images and splits its time:
 
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 
-from nasbeff.backends import cpu_model
+from nasbeff.executors.backends import cpu_model
 from nasbeff.spaces import build_nb201_model, index_to_str
 from nasbeff.store import ResultStore
-from nasbeff.study import StudyConfig, load_study_data, train_arch
+from nasbeff.training.nb201_study import StudyConfig, load_study_data, train_arch
 
 POINTS = ((16, 8, 1), (16, 8, 2), (16, 16, 5), (32, 8, 2), (32, 16, 5))
 

@@ -15,22 +15,24 @@ transaction as each write, so they prove nothing was committed twice.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import math
 import sys
 import time
+import types
 from pathlib import Path
 
 
 def _load_store():
-    """nasbeff/store.py on its own: the package __init__ imports torch, which would make each
-    of the test's many worker start-ups take seconds; the store needs only the standard library."""
-    path = Path(__file__).resolve().parents[1] / "nasbeff" / "store.py"
-    spec = importlib.util.spec_from_file_location("_nasbeff_store_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """nasbeff.store on its own: the package ``nasbeff/__init__`` imports torch, which would make each
+    of the test's many worker start-ups take seconds; the store needs only the standard library. So
+    ``nasbeff`` is registered as a bare namespace (its ``__init__`` not run) unless already imported."""
+    root = Path(__file__).resolve().parents[1] / "nasbeff"
+    if "nasbeff" not in sys.modules:
+        package = types.ModuleType("nasbeff")
+        package.__path__ = [str(root)]
+        sys.modules["nasbeff"] = package
+    return importlib.import_module("nasbeff.store")
 
 
 _store = _load_store()

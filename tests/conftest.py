@@ -53,7 +53,7 @@ def _suite_writes_nothing_into_the_user_cache(_cache_root, tmp_path_factory):
     subprocess see it): ``NASBEFF_CACHE`` is the session's cache folder, and the user's cache folder
     (``XDG_CACHE_HOME``; ``LOCALAPPDATA`` on Windows) is a stand-in that must end the session without
     a nasbeff folder: a code path that ignores ``NASBEFF_CACHE`` writes there and fails the session."""
-    from nasbeff.data import default_cache_dir
+    from nasbeff.data.loaders import default_cache_dir
 
     mp = pytest.MonkeyPatch()
     stand_in = tmp_path_factory.mktemp("user-cache")
@@ -137,7 +137,7 @@ def tiny_cifar(tmp_path_factory) -> Path:
     import numpy as np
     from PIL import Image
 
-    from nasbeff.data import CIFAR10_CLASSES
+    from nasbeff.data.loaders import CIFAR10_CLASSES
 
     root = tmp_path_factory.mktemp("cifar")
     rng = np.random.default_rng(0)

@@ -1,10 +1,10 @@
-"""nasbeff.atomic.atomic_write: all or nothing, no temporary file left, bad mode refused."""
+"""nasbeff.store.atomic_write: all or nothing, no temporary file left, bad mode refused."""
 
 import os
 
 import pytest
 
-from nasbeff.atomic import atomic_write
+from nasbeff.store import atomic_write
 
 
 def test_writes_whole_file_and_creates_folder(tmp_path):
@@ -34,7 +34,7 @@ def test_append_mode_is_refused(tmp_path):
 def test_permissions_are_those_of_open_or_of_the_replaced_file(tmp_path):
     import stat
 
-    from nasbeff.atomic import _UMASK
+    from nasbeff.store.atomic import _UMASK
 
     new = tmp_path / "new.csv"
     with atomic_write(new, "w") as f:

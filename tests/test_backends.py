@@ -12,7 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nasbeff.backends import LocalBackend, ProcessBackend, RayBackend, make_backend
+from nasbeff.executors.backends import LocalBackend, ProcessBackend, RayBackend, make_backend
 from nasbeff.cli import app
 from nasbeff.runs.score import ProxyJob
 from nasbeff.spaces import nb201_channels
@@ -72,7 +72,7 @@ def test_the_executor_knows_nothing_of_the_domain():
     import ast
     from pathlib import Path
 
-    import nasbeff.backends as be
+    import nasbeff.executors.backends as be
 
     tree = ast.parse(Path(be.__file__).read_text())
     imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
@@ -85,7 +85,7 @@ def test_cpu_model_reads_cpuinfo_and_falls_back(monkeypatch, tmp_path):
     import builtins
     import platform
 
-    import nasbeff.backends as be
+    import nasbeff.executors.backends as be
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Test CPU 9000 @ 1 GHz \nflags\t: a b\n")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nasbeff.benchmarks import (BenchmarkSource, HiddenTestAccuracyError, LearningCurves, NATSBench,
+from nasbeff.tables.ground_truth import (BenchmarkSource, HiddenTestAccuracyError, LearningCurves, NATSBench,
                                 NB201File, NB201Table, PerSeedTable, SearchView, canonical_dataset, check_split,
                                 open_benchmark, shared_data_dir)
 
@@ -176,7 +176,7 @@ def test_images_and_benchmarks_share_one_vocabulary():
     """data.py and benchmarks.py kept two copies of the names and they disagreed (main at fdbfdd1:
     'c10' / 'in16' unknown to data.py, 'cifar10_valid' unknown to both, 'test' of cifar10 accepted by
     data.py and refused by benchmarks.py)."""
-    from nasbeff import data
+    from nasbeff.data import loaders as data
 
     for name in ("c10", "in16", "c100", "cifar10_valid", "imagenet16_120", "cifar-10-valid", "ImageNet16-120"):
         assert data.canonical_name(name) == canonical_dataset(name)

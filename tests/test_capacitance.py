@@ -1,7 +1,7 @@
 """beta_eff against brute-force references written with plain loops on tiny networks.
 
-Three independent computations must agree in float64: the matrix-free ``nasbeff.capacitance``,
-the explicit ``nasbeff.line_graph`` (vectorised path join / dense Jacobians), and the loops below
+Three independent computations must agree in float64: the matrix-free ``nasbeff.core.capacitance``,
+the explicit ``nasbeff.core.line_graph`` (vectorised path join / dense Jacobians), and the loops below
 (closed formulas entry by entry, or the surrogate's mixed Hessian one column at a time)."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from nasbeff import beta_eff, capacitance
-from nasbeff.line_graph import beta_eff_from_graph, line_graph
-from nasbeff.probe import NCP
+from nasbeff.core.line_graph import beta_eff_from_graph, line_graph
+from nasbeff.core.probe import NCP
 
 D = torch.float64
 
@@ -465,8 +465,8 @@ def test_explicit_builder_rejects_unsupported_layers():
     (nn.Conv1d(3, 2, 2, dilation=2), (2, 3, 9)), (nn.BatchNorm1d(5), (3, 5)), (nn.BatchNorm2d(3), (2, 3, 4, 4)),
     (nn.LayerNorm(6), (3, 6)), (nn.LayerNorm(6, bias=False), (3, 6)), (nn.PReLU(4), (3, 4))])
 def test_param_direction_closed_forms_equal_forward_mode_jvp(module, shape):
-    from nasbeff.capacitance import param_direction
-    from nasbeff.graph import Layer
+    from nasbeff.core.capacitance import param_direction
+    from nasbeff.core.graph import Layer
 
     module = randomise_bn(module.double().eval())
     z = torch.randn(*shape, dtype=D)

@@ -22,7 +22,7 @@ from torch.func import functional_call
 from torchvision.models.resnet import BasicBlock, ResNet, conv1x1
 
 from nasbeff import beta_eff, capacitance
-from nasbeff.line_graph import beta_eff_from_matrix, line_graph
+from nasbeff.core.line_graph import beta_eff_from_matrix, line_graph
 from nasbeff.spaces.nb201 import build_cell_network
 
 D = torch.float64

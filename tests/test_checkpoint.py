@@ -1,4 +1,4 @@
-"""Tests for nasbeff.checkpoint: atomic writes, schema check, truncated and corrupt files."""
+"""Tests for nasbeff.training.checkpoint: atomic writes, schema check, truncated and corrupt files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nasbeff
-from nasbeff.checkpoint import CHECKPOINT_SCHEMA, CheckpointError, load_checkpoint, save_checkpoint
+from nasbeff.training.checkpoint import CHECKPOINT_SCHEMA, CheckpointError, load_checkpoint, save_checkpoint
 
 
 def _payload() -> dict:

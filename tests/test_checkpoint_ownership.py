@@ -16,10 +16,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from nasbeff.checkpoint import UnitCheckpoint, checkpoint_dir
+from nasbeff.training.checkpoint import UnitCheckpoint, checkpoint_dir
 from nasbeff.cli import app
 from nasbeff.store import ResultStore, StoreError
-from nasbeff.study import StudyConfig, load_study_data, run_key, train_arch
+from nasbeff.training.nb201_study import StudyConfig, load_study_data, run_key, train_arch
 
 CFG = StudyConfig(epochs=3, train_size=30, valid_size=20, batch_size=10, beta_samples=16)
 RANK = ["--epochs", "3", "--train-size", "30", "--valid-size", "20", "--batch-size", "10", "--beta-samples", "16",

@@ -176,7 +176,7 @@ def test_search_runs_exactly_the_listed_seeds(tmp_path, shared_data):
 
 @pytest.mark.parametrize("given, seeds", [("2", (0, 1)), ("0,3,7", (0, 3, 7)), ("5,", (5,))])
 def test_select_seeds_is_a_count_or_a_list(tmp_path, monkeypatch, given, seeds):
-    import nasbeff.cli_select as cli_select
+    import nasbeff.cli.model_selection as cli_select
 
     seen = _capture(monkeypatch, cli_select, "_make")
     _fails(["select", "--seeds", given, "--target", "digits", "--zoo", str(tmp_path)], code=130)

@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nasbeff import data as D
-from nasbeff.data import (CIFAR10_CLASSES, DataFormatError, ImageSet, eval_batches, load_dataset,
+from nasbeff.data import loaders as D
+from nasbeff.data.loaders import (CIFAR10_CLASSES, DataFormatError, ImageSet, eval_batches, load_dataset,
                           read_cifar10_batches, read_cifar100, read_image_tree, read_imagenet16,
                           stratified_subset, to_tensor, train_batches)
 

@@ -1,12 +1,13 @@
-"""The one vocabulary of dataset and split names (nasbeff.datasets) and its error paths."""
+"""The one vocabulary of dataset and split names (nasbeff.data.names) and its error paths."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nasbeff import benchmarks, data
-from nasbeff.datasets import (DATASET_ALIASES, DATASETS, NB201_DATASETS, NORMALIZATION, SPLIT_SIZES, SPLITS,
+from nasbeff.data import loaders as data
+from nasbeff.tables import ground_truth as benchmarks
+from nasbeff.data.names import (DATASET_ALIASES, DATASETS, NB201_DATASETS, NORMALIZATION, SPLIT_SIZES, SPLITS,
                               canonical_dataset, canonical_split, check_split, check_subset_size, dataset_stats,
                               nats_name, split_size)
 

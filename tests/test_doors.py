@@ -206,7 +206,7 @@ def test_too_few_epochs_give_a_fallback_column_not_a_fake_prediction(tmp_path, t
 
 
 def test_out_of_range_predictions_are_visible_in_the_figure(tmp_path, monkeypatch):
-    from nasbeff import plots
+    from nasbeff.evaluation import plots
 
     labels = []
     real = plots.plt.Axes.scatter

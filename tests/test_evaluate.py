@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nasbeff.evaluate import (
+from nasbeff.evaluation.correlation import (
     correlation_table,
     markdown_table,
     noise_ceiling,
@@ -63,7 +63,7 @@ def test_noise_ceiling_and_nan_handling():
 def test_vectorised_bootstrap_equals_scipy_per_resample(n):
     """The resamples' rho and tau-b, computed at once, are scipy's per resample (ties from repeated
     archs and rounded scores; constant resamples NaN in both); above 400 archs tau-b falls back to scipy."""
-    from nasbeff.evaluate import _boot_indices, _boot_rho, _boot_tau
+    from nasbeff.evaluation.correlation import _boot_indices, _boot_rho, _boot_tau
 
     rng = np.random.default_rng(n)
     s = np.round(rng.normal(size=n), 1)

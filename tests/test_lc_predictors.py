@@ -322,7 +322,7 @@ def test_cross_val_bad_input():
 # The benchmark's own curves (skipped without ../shared/data)
 # ---------------------------------------------------------------------------------------------
 def test_last_seen_value_on_nb201_curves_matches_the_data_readme(shared_data):
-    from nasbeff.benchmarks import LearningCurves, NB201Table
+    from nasbeff.tables.ground_truth import LearningCurves, NB201Table
 
     lc = LearningCurves(shared_data / "nb201" / "nb201_c10valid_curves_first200archs.csv")
     v = lc.valid()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from nasbeff.evaluate import correlation_table
-from nasbeff.plots import learning_curves, predicted_vs_true, scorer_bars
+from nasbeff.evaluation.correlation import correlation_table
+from nasbeff.evaluation.plots import learning_curves, predicted_vs_true, scorer_bars
 
 
 def test_figures_are_written(tmp_path):
@@ -24,7 +24,7 @@ def test_figures_are_written(tmp_path):
 
 
 def test_cost_signal_frontier_draws_a_png(tmp_path):
-    from nasbeff.plots import cost_signal_frontier
+    from nasbeff.evaluation.plots import cost_signal_frontier
 
     rows = [{"setting": "F1:abc", "epochs": e, "seconds_per_arch": 10.0 * e, "score": s, "cut_off": cut, "n": 30,
              "spearman": r, "lo": r - 0.2, "hi": r + 0.1}

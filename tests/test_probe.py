@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nasbeff import beta_eff, capacitance
-from nasbeff.probe import NCP, ProbedNet, attach_probe, he_normal_, probe_inputs
+from nasbeff.core.probe import NCP, ProbedNet, attach_probe, he_normal_, probe_inputs
 
 
 def test_structure_default_and_bn_before():

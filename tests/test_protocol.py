@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 
 from nasbeff.cli import app
 from nasbeff.predictors import beta_transform, fit_beta_curve
-from nasbeff.prereg import committed_blob, draw_test_sample, load_test_config, make_test_config
-from nasbeff.protocols import PROTOCOLS, study_config
+from nasbeff.training.prereg import committed_blob, draw_test_sample, load_test_config, make_test_config
+from nasbeff.training.protocols import PROTOCOLS, study_config
 from nasbeff.store import ResultStore
-from nasbeff.study import (BetaVariant, StudyConfig, load_study_data, point_steps, run_key, summarize,
+from nasbeff.training.nb201_study import (BetaVariant, StudyConfig, load_study_data, point_steps, run_key, summarize,
                            summarize_curve, train_arch)
-from nasbeff.train import EarlyTrainer, TrainConfig
+from nasbeff.training.loop import EarlyTrainer, TrainConfig
 
 TINY = dict(epochs=3, train_size=30, valid_size=20, batch_size=10, beta_samples=16, init_channels=4, cells=1)
 
@@ -84,7 +84,7 @@ def test_rank_cli_rejects_bad_knobs_and_preregistered_overrides(tmp_path, tiny_c
 
 # -- knobs act -------------------------------------------------------------------------------
 def test_resolution_width_and_cells_change_the_trained_network(tmp_path, tiny_cifar, monkeypatch):
-    import nasbeff.study as study
+    import nasbeff.training.nb201_study as study
 
     seen = []
     build = study.build_nb201_model
@@ -136,7 +136,7 @@ def test_beta_points_at_the_right_steps_with_parts_and_loss_sums(tmp_path, tiny_
 
 
 def test_batch_statistics_features_leave_running_stats_untouched():
-    from nasbeff.probe import NCP
+    from nasbeff.core.probe import NCP
     from nasbeff.spaces import build_nb201_model
 
     torch.manual_seed(0)
@@ -171,8 +171,8 @@ def test_den_sign_change_flag_and_relative_near_zero_warning():
     assert summarize_curve(7, _metrics([1.0, -0.5, 2.0]))["den_sign_change"] is True
     row = summarize_curve(7, _metrics([1.0, 0.5, 2.0]))
     assert row["den_sign_change"] is False and row["min_den_rel"] == pytest.approx(0.05)
-    from nasbeff.capacitance import Capacitance
-    from nasbeff.study import capacitance_metrics
+    from nasbeff.core.capacitance import Capacitance
+    from nasbeff.training.nb201_study import capacitance_metrics
 
     cap = Capacitance(beta_eff=5.0, num=5e-6, den=1e-6, num_abs=1.0, mode="local", layer_names=(), layer_sizes=(),
                       layer_num=(), block_den=(2.0, -2.0 + 1e-6), loss=1.0)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nasbeff.benchmarks import HiddenTestAccuracyError, NB201Table, SearchView, check_split, shared_data_dir
+from nasbeff.tables.ground_truth import HiddenTestAccuracyError, NB201Table, SearchView, check_split, shared_data_dir
 from nasbeff.runs.search import ColumnTable, SearchConfig, SearchTable, load_table, run_search
-from nasbeff.search import (
+from nasbeff.optimizers import (
     PROXY_COST_S, ArrayScorer, LazyScorer, PoolScorer, RandomSearch, RegularizedEvolution, Scorer, TableScorer,
     Trajectory, WarmupREA, as_scorer, benchmark_scorer, make_optimizer, make_scorer, run_seeds, scorer_from_csv,
     summarize,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from nasbeff.cli import app
 from nasbeff.proxies import aggregate_scores
 from nasbeff.runs.search import ColumnTable, SearchConfig, run_search
-from nasbeff.search import (PopulationScorer, WarmupREA, aggregate_scorer_from_csv, as_scorer,
+from nasbeff.optimizers import (PopulationScorer, WarmupREA, aggregate_scorer_from_csv, as_scorer,
                             scorer_from_csv)
 from nasbeff.spaces import index_to_str
 

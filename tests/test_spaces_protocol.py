@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nasbeff.search import RandomSearch, RegularizedEvolution, WarmupREA, as_scorer
+from nasbeff.optimizers import RandomSearch, RegularizedEvolution, WarmupREA, as_scorer
 from nasbeff.spaces import (
     NATS_SIZE_NUM_ARCHS, NB201_NUM_ARCHS, NATSSizeSpace, NB201Space, SearchSpace, get_space, index_to_arch,
     mutate_arch, size_index_to_arch,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from nasbeff.cli import app
 from nasbeff.store import ResultStore
-from nasbeff.study import StudyConfig, load_study_data, run_key, summarize, train_arch
+from nasbeff.training.nb201_study import StudyConfig, load_study_data, run_key, summarize, train_arch
 
 
 CFG = StudyConfig(epochs=3, train_size=30, valid_size=20, batch_size=10, beta_samples=16)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nasbeff.data import load_digits, to_tensor
+from nasbeff.data.loaders import load_digits, to_tensor
 from nasbeff.runs.demo import digits_mlp
-from nasbeff.probe import attach_probe
-from nasbeff.train import EarlyTrainer, TrainConfig, beta_subset, tensor_batches, train_plain, train_with_probe
+from nasbeff.core.probe import attach_probe
+from nasbeff.training.loop import EarlyTrainer, TrainConfig, beta_subset, tensor_batches, train_plain, train_with_probe
 
 
 def _run(seed=0):

@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
-from nasbeff.transfer import leep, logme, logme_evidence, nce
+from nasbeff.selection.transfer import leep, logme, logme_evidence, nce
 
 
 def _entropy(labels) -> float:

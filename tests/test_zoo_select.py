@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from nasbeff import zoo
+from nasbeff.selection import zoo
 from nasbeff.cli import app
-from nasbeff.probe import attach_probe
+from nasbeff.core.probe import attach_probe
 from nasbeff.runs.pretrain import PretrainConfig, run_pretrain
 from nasbeff.runs.select import SelectConfig, run_select
-from nasbeff.selection import load_target, selection_table
+from nasbeff.selection.finetune import load_target, selection_table
 from nasbeff.store import ResultStore, StoreError
 
 runner = CliRunner()
@@ -252,7 +252,7 @@ def test_digits_target_is_upsampled_to_32px_rgb_with_disjoint_splits():
 
 
 def test_digits_noisy_target_is_a_fixed_svhn_like_shift_with_a_larger_test_set():
-    from nasbeff.selection import load_target
+    from nasbeff.selection.finetune import load_target
 
     a, b = load_target("digits-noisy", None), load_target("digits-noisy", None)
     assert [len(s) for s in (a.train, a.valid, a.test)] == [398, 300, 1099]  # 1,797 digits in all
@@ -299,7 +299,7 @@ def test_cli_zoo_list_and_one_line_errors(tmp_path):
 def test_the_committed_experiment_config_is_valid_for_both_commands(tiny_cifar, tiny_zoo, tmp_path):
     import json
 
-    from nasbeff.cli_select import _make, _settings
+    from nasbeff.cli.model_selection import _make, _settings
 
     path = Path(__file__).resolve().parents[1] / "experiments" / "model_selection" / "config.json"
     pre = PretrainConfig(**_settings(path, "pretrain", data=tiny_cifar, out=tmp_path / "zoo"))

@@ -26,8 +26,8 @@ from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from nasbeff.benchmarks import LearningCurves, NB201Table
-from nasbeff.evaluate import rank_correlation
+from nasbeff.tables.ground_truth import LearningCurves, NB201Table
+from nasbeff.evaluation.correlation import rank_correlation
 from nasbeff.predictors import (
     AffineEnsemble,
     BestSeenValue,
@@ -144,7 +144,7 @@ def main() -> None:
     med = np.median(v, axis=0)
     lines += ["", "## Notes", ""] + best_rows + [
         "* The intervals are wide (n = 200): differences of a few hundredths between rows are not "
-        "significant; use `nasbeff.evaluate.paired_bootstrap` before claiming one beats another.",
+        "significant; use `nasbeff.evaluation.correlation.paired_bootstrap` before claiming one beats another.",
         "* LCE with BIC weights ranks worse than the last seen value: on 5-20 noisy points the BIC "
         "puts much of the weight on the saturating families (exp3, MMF, Janoschek), which extrapolate "
         "a plateau early, while under NB201's 200-epoch cosine learning-rate schedule accuracy keeps "

@@ -5,9 +5,9 @@ ceiling and the cost per model of each method (the paper's Supplementary Table S
     python experiments/model_selection/table1.py [--out experiments/model_selection/results.md]
 
 Reads ``benchmarks_data/model_selection_<target>.csv`` for each target that exists (``cifar10``,
-``digits``); everything is computed by :func:`nasbeff.selection.selection_table` (Spearman and
+``digits``); everything is computed by :func:`nasbeff.selection.finetune.selection_table` (Spearman and
 Kendall over models, percentile bootstrap over models, 2,000 resamples, seed 0) and
-:func:`nasbeff.selection.noise_ceiling`.
+:func:`nasbeff.selection.finetune.noise_ceiling`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nasbeff.runs._common import read_csv, to_float
-from nasbeff.selection import method_columns, noise_ceiling, selection_table
+from nasbeff.selection.finetune import method_columns, noise_ceiling, selection_table
 
 REPO = Path(__file__).resolve().parents[2]
 #: Jiang et al. 2024, Table 1, CIFAR-10, Spearman over 17 ImageNet models (5 / 10 epochs observed).

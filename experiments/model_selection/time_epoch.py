@@ -17,10 +17,10 @@ import time
 
 import torch
 
-from nasbeff import zoo
-from nasbeff.probe import attach_probe
-from nasbeff.selection import finetune_config
-from nasbeff.train import EarlyTrainer, TrainConfig
+from nasbeff.selection import zoo
+from nasbeff.core.probe import attach_probe
+from nasbeff.selection.finetune import finetune_config
+from nasbeff.training.loop import EarlyTrainer, TrainConfig
 
 
 def steps_seconds(trainer: EarlyTrainer, batch: int, steps: int) -> float:

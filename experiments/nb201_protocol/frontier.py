@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.backends import cpu_model
-from nasbeff.benchmarks import NB201Table
-from nasbeff.evaluate import rank_correlation
+from nasbeff.executors.backends import cpu_model
+from nasbeff.tables.ground_truth import NB201Table
+from nasbeff.evaluation.correlation import rank_correlation
 from nasbeff.runs._common import read_csv, to_float, write_csv
 from nasbeff.spaces import index_to_str, is_cut_off
-from nasbeff.study import summarize_curve
+from nasbeff.training.nb201_study import summarize_curve
 
 BASELINES = ("tse", "tse_e", "tse_ema", "lsv", "bsv")
 
@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2, help="processes for the per-arch predictor fits")
     ap.add_argument("--out", type=Path, default=Path("runs/frontier.csv"))
-    ap.add_argument("--plot", type=Path, default=None, help="PNG of the frontier (nasbeff.plots.cost_signal_frontier)")
+    ap.add_argument("--plot", type=Path, default=None, help="PNG of the frontier (nasbeff.evaluation.plots.cost_signal_frontier)")
     ap.add_argument("--costs", type=Path, default=None, help="text file of absolute s/arch")
     ap.add_argument("--beff", default="beff_points_identity_bayes_tbic",
                     help="the beta_eff variant drawn on the plot (the one chosen on dev)")
@@ -142,7 +142,7 @@ def main() -> None:
 
 
 def _plot(rows: list[dict], args: argparse.Namespace) -> None:
-    from nasbeff.plots import cost_signal_frontier
+    from nasbeff.evaluation.plots import cost_signal_frontier
 
     n = max(int(float(r["n"])) for r in rows if r["cut_off"] == "included")
     cost_signal_frontier(rows, args.plot, BASELINES, beff=args.beff,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The `gpu` protocol (NB201's own: 25k images, 32x32, C=16, N=5, batch 256; nasbeff.protocols) on the
+# The `gpu` protocol (NB201's own: 25k images, 32x32, C=16, N=5, batch 256; nasbeff.training.protocols) on the
 # first ~24 archs of the test sample, several archs at once on one GPU, in chunks of about 7 minutes of starting archs (<= 10 minutes in all).
 # Resumable: the per-epoch curves go to gpu_curves.csv (commit it after each chunk); rerunning the
 # same command skips the archs already in it and continues.
@@ -20,7 +20,7 @@ PY=${PY:-python}
 # the test sample: from the committed test config when it exists, else the seeded draw it will hold
 ARCHS=$($PY - "$HERE/test_config.json" "$N_ARCHS" <<'PYEOF'
 import json, os, sys
-from nasbeff.prereg import draw_test_sample
+from nasbeff.training.prereg import draw_test_sample
 path, n = sys.argv[1], int(sys.argv[2])
 archs = json.load(open(path))["archs"] if os.path.exists(path) else draw_test_sample(100, 10)
 print(",".join(map(str, archs[:n])))

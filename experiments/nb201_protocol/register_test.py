@@ -1,4 +1,4 @@
-"""Write the pre-registered test config (``nasbeff.prereg``): a seeded sample of archs from
+"""Write the pre-registered test config (``nasbeff.training.prereg``): a seeded sample of archs from
 200..15624, the chosen protocol's study values written out in full, the chosen beta_eff
 predictor variant. Commit the file BEFORE running ``nasbeff rank --preregistered`` on it.
 
@@ -13,9 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-from nasbeff.prereg import make_test_config
-from nasbeff.protocols import study_config
-from nasbeff.study import BetaVariant
+from nasbeff.training.prereg import make_test_config
+from nasbeff.training.protocols import study_config
+from nasbeff.training.nb201_study import BetaVariant
 
 
 def main() -> None:

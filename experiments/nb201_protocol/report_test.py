@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.benchmarks import NB201Table
-from nasbeff.evaluate import paired_bootstrap, rank_correlation
+from nasbeff.tables.ground_truth import NB201Table
+from nasbeff.evaluation.correlation import paired_bootstrap, rank_correlation
 from nasbeff.runs._common import read_csv, to_float
 
 HERE = Path(__file__).resolve().parent

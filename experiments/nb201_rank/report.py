@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.benchmarks import LearningCurves, NB201Table, PerSeedTable, shared_data_dir
-from nasbeff.evaluate import correlation_table, markdown_table, noise_ceiling
-from nasbeff.plots import learning_curves, predicted_vs_true
+from nasbeff.tables.ground_truth import LearningCurves, NB201Table, PerSeedTable, shared_data_dir
+from nasbeff.evaluation.correlation import correlation_table, markdown_table, noise_ceiling
+from nasbeff.evaluation.plots import learning_curves, predicted_vs_true
 
 
 def read_rank(path: Path) -> dict[str, np.ndarray]:
@@ -36,7 +36,7 @@ def read_rank(path: Path) -> dict[str, np.ndarray]:
 def knob_epochs(store_path: Path, idx, truth, k_max: int, n_boot: int) -> list[str]:
     """Knob: epochs observed (predictions from the first k epochs of the same runs)."""
     from nasbeff.store import ResultStore
-    from nasbeff.study import StudyConfig, summarize
+    from nasbeff.training.nb201_study import StudyConfig, summarize
 
     out = ["## Knob: epochs observed (same runs, first k epochs)", "",
            "| k | beff_pred rho vs c10_test [95% CI] | lsv rho [95% CI] | benchmark curve at epoch k |", "|---|---|---|---|"]

@@ -1,12 +1,12 @@
 """Issue 13, part 3: rank agreement of every scorer column of the 3,000-arch CSV with the NB201 ground
-truth, next to the published whole-space figures. Public API only (nasbeff.benchmarks, nasbeff.evaluate).
+truth, next to the published whole-space figures. Public API only (nasbeff.tables.ground_truth, nasbeff.evaluation.correlation).
 
     python experiments/nb201_scale/report.py [--scores benchmarks_data/nb201_cifar10_proxies_3000.csv]
         [--out experiments/nb201_scale/results.md] [--n-boot 2000]
 
 For each scorer column (every column except ``index``, ``arch_str``, ``cut_off``, ``flags`` and
 ``*_seconds``): Spearman rho and Kendall tau with percentile-bootstrap 95% CIs
-(:func:`nasbeff.evaluate.rank_correlation`) against ``c10_test`` (NB201 CIFAR-10 test accuracy, seed
+(:func:`nasbeff.evaluation.correlation.rank_correlation`) against ``c10_test`` (NB201 CIFAR-10 test accuracy, seed
 mean) and ``naslib_val_c10`` (NASLib's single-seed validation accuracy, the NAS-Bench-Suite-Zero
 label), over all archs of the CSV with a value ("with cut-off") and without the cut-off archs
 (input disconnected from the output; 341 of the whole space). ``-inf`` (cannot be scored) ranks
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from nasbeff.benchmarks import NB201Table, shared_data_dir
-from nasbeff.evaluate import paired_bootstrap, rank_correlation
+from nasbeff.tables.ground_truth import NB201Table, shared_data_dir
+from nasbeff.evaluation.correlation import paired_bootstrap, rank_correlation
 from nasbeff.proxies import charged_seconds
 from nasbeff.proxies.aggregate import is_aggregate_name, parse_aggregate_name
 from nasbeff.spaces import is_cut_off

@@ -28,8 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from nasbeff.backends import cpu_model
-from nasbeff.benchmarks import shared_data_dir
+from nasbeff.executors.backends import cpu_model
+from nasbeff.tables.ground_truth import shared_data_dir
 from nasbeff.runs._common import parse_indices, sample_archs
 
 HERE = Path(__file__).resolve().parent

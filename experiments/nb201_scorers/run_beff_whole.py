@@ -2,7 +2,7 @@
 
 Same protocol as the other proxies in ``run.py`` (seed-1 init ``torch.manual_seed(1000003 + index)``,
 the first 64 images of the seed-1 random batch of CIFAR-10 train JPEGs, 1 CPU thread). Per arch:
-beta_eff, num and den of ``nasbeff.capacitance(model, x, y, bn="batch")`` (local mode, whole
+beta_eff, num and den of ``nasbeff.core.capacitance(model, x, y, bn="batch")`` (local mode, whole
 layer DAG) at initialisation and, for ``--k-every`` > 0 on every k-every-th arch, after ``--k`` SGD
 steps (the ``beff_k`` scorer). Cut-off archs are ``-inf`` (the registry's "cannot be scored").
 
@@ -38,7 +38,7 @@ def main() -> None:
     from nasbeff.runs import zc_protocol as cp
 
     from nasbeff import capacitance, proxies
-    from nasbeff.evaluate import rank_correlation
+    from nasbeff.evaluation.correlation import rank_correlation
     from nasbeff.spaces import build_nb201_model, is_cut_off
 
     torch.set_num_threads(1)

@@ -4,7 +4,7 @@ with the NATS-Bench simulated baseline and published proxies, many seeds, simula
     OMP_NUM_THREADS=1 python experiments/nb201_search/run.py [--seeds 100] [--shared ../shared/data]
 
 Every run searches up to --max-budget simulated seconds; the result at a smaller budget is the same
-run's prefix (exactly what a run with that budget does, see ``nasbeff.search``). The search sees
+run's prefix (exactly what a run with that budget does, see ``nasbeff.optimizers``). The search sees
 only ``table.without_test()``; ``c10_test`` is read after all searches, to report.
 
 Writes ``benchmarks_data/nb201_search.csv`` (one row per run and budget), and in --out
@@ -26,8 +26,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from nasbeff.benchmarks import NB201Table, shared_data_dir  # noqa: E402
-from nasbeff.search import (  # noqa: E402
+from nasbeff.tables.ground_truth import NB201Table, shared_data_dir  # noqa: E402
+from nasbeff.optimizers import (  # noqa: E402
     DEFAULT_BUDGETS, PROXY_COST_S, ArrayScorer, Trajectory, as_scorer, make_optimizer, make_scorer, summarize,
 )
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.benchmarks import NB201Table
-from nasbeff.search import PoolScorer, make_optimizer, run_seeds
+from nasbeff.tables.ground_truth import NB201Table
+from nasbeff.optimizers import PoolScorer, make_optimizer, run_seeds
 from nasbeff.spaces import index_to_str
 
 BUDGETS = (2000, 4000, 8000, 12000, 20000)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from nasbeff import proxies
+    from .. import proxies
     res = proxies.score("naswot", model, [(x, y)])      # -> ScoreResult(value, seconds, name, flag)
     proxies.available()                                  # sorted names
 

@@ -1,7 +1,7 @@
 """Whole-network neural capacitance as a scorer (Jiang et al., Nat. Commun. 2024, Eq. 2).
 
 ``beff_init = beta_eff`` of the whole network (G_A = every parametrised layer and its DAG of
-skip connections, ``nasbeff.capacitance`` in ``local`` mode) on ``batches[0]`` at the model's
+skip connections, ``nasbeff.core.capacitance`` in ``local`` mode) on ``batches[0]`` at the model's
 current (initial) weights, BatchNorm with **batch statistics** (``bn="batch"``: at initialisation
 the running statistics are 0/1 and make NB201 features span 1e-13..1e8).
 
@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from ..capacitance import capacitance
+from ..core.capacitance import capacitance
 from . import register
 from ._common import (
     CONSTANT_OUTPUT,

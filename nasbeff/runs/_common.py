@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..store import atomic_write
 
 NUM_NB201_ARCHS = 15625
 
@@ -154,12 +154,12 @@ def discard_unused_new_store(path: str | os.PathLike) -> Iterator[None]:
 
 
 def _remove_if_unused(path: Path) -> None:
-    from ..store import _OPEN_HERE, ResultStore
+    from ..store import ResultStore, open_in_this_process
 
     if not path.is_file() or path.is_symlink():
         return
     st_ = path.stat()
-    if (st_.st_dev, st_.st_ino) in _OPEN_HERE:  # still open in this process: not ours to remove
+    if open_in_this_process(path):  # still open in this process: not ours to remove
         return
     if st_.st_size:
         with ResultStore(path, timeout=5.0) as st:
@@ -189,7 +189,7 @@ def check_device(device: str) -> str:
 
 
 def write_csv(rows: Sequence[dict], path: str | os.PathLike, float_spec: str = ".6g") -> None:
-    """Rows as CSV, all-or-nothing (:func:`nasbeff.atomic.atomic_write`); floats formatted with ``float_spec`` (6 significant
+    """Rows as CSV, all-or-nothing (:func:`nasbeff.store.atomic_write`); floats formatted with ``float_spec`` (6 significant
     digits; ``.17g`` round-trips a double exactly)."""
     with atomic_write(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["index"])

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import NORMALIZATION, load_digits, stratified_subset, to_tensor
-from ..evaluate import correlation_table, noise_ceiling
+from ..data.loaders import NORMALIZATION, load_digits, stratified_subset, to_tensor
+from ..evaluation.correlation import correlation_table, noise_ceiling
 from ..predictors import BetaFit, best_seen_value, fit_beta_curve, last_seen_value
-from ..probe import attach_probe
+from ..core.probe import attach_probe
 from ..spaces import build_nb201_model, index_to_str, is_cut_off, sample_indices
-from ..train import EpochRecord, TrainConfig, accuracy, train_plain, train_with_probe
+from ..training.loop import EpochRecord, TrainConfig, accuracy, train_plain, train_with_probe
 from ._common import (
     NUM_NB201_ARCHS, Progress, check_device, check_sample, check_writable, few_samples_note, no_progress,
 )
@@ -279,7 +279,7 @@ def run_rank_demo(cfg: RankDemoConfig = RankDemoConfig(), on_progress: Progress 
         notes.append(few)
     png = cfg.png
     if png is not None:
-        from ..plots import predicted_vs_true
+        from ..evaluation.plots import predicted_vs_true
 
         try:  # checked before the work (RankDemoConfig); should it fail now, the table is still shown
             Path(png).parent.mkdir(parents=True, exist_ok=True)

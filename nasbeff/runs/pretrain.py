@@ -4,10 +4,10 @@ and write its weights with their SHA-256 and source test accuracy to a manifest.
 Each backbone is one unit: seeded (``torch.manual_seed(seed)`` before it is built; batches from
 the seed and the epoch) and run with one torch thread, so the same config gives the same weights
 file, byte for byte, on the same torch build. ``<out>/<name>.pt`` holds the ``state_dict`` (keys
-``body.*`` / ``head.*``, loadable with :func:`nasbeff.zoo.load_weights`); ``<out>/manifest.json``
+``body.*`` / ``head.*``, loadable with :func:`nasbeff.selection.zoo.load_weights`); ``<out>/manifest.json``
 holds the config, its hash and per backbone: family, definition, params, feature_dim, file,
 sha256, source_test_acc, epochs, train_images, seconds, recipe (the backbone's own overrides of the
-config, :attr:`nasbeff.zoo.ZooEntry.source_recipe`). Resumable per backbone: a backbone whose manifest
+config, :attr:`nasbeff.selection.zoo.ZooEntry.source_recipe`). Resumable per backbone: a backbone whose manifest
 entry and file (same hash, same definition and recipe) exist is skipped; the manifest is rewritten
 atomically after each backbone. A folder pre-trained under another config is refused rather than mixed.
 """
@@ -24,8 +24,8 @@ from typing import Literal
 
 import torch
 
-from ..atomic import atomic_write
-from ..backends import make_backend
+from ..store import atomic_write
+from ..executors.backends import make_backend
 from ..store import config_hash
 from ._common import Progress, check_device, check_writable, no_progress, parse_names
 
@@ -52,7 +52,7 @@ class PretrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        from ..zoo import ZOO, entry
+        from ..selection.zoo import ZOO, entry
 
         object.__setattr__(self, "models", self.models or tuple(ZOO))
         check_writable(Path(self.out) / "manifest.json", "--out")
@@ -97,9 +97,9 @@ class PretrainJob:
     device: str = "cpu"
 
     def __call__(self, name: str) -> dict:
-        from ..selection import Feeder, load_source
-        from ..train import EarlyTrainer, TrainConfig, accuracy
-        from ..zoo import build, entry, file_sha256
+        from ..selection.finetune import Feeder, load_source
+        from ..training.loop import EarlyTrainer, TrainConfig, accuracy
+        from ..selection.zoo import build, entry, file_sha256
 
         e = entry(name)
         c = {**self.config, **dict(e.source_recipe)}
@@ -144,7 +144,7 @@ class PretrainResult:
 
 def run_pretrain(cfg: PretrainConfig, on_progress: Progress = no_progress) -> PretrainResult:
     """Pre-train every requested backbone not in the manifest yet (see the module docstring)."""
-    from ..zoo import entry, file_sha256
+    from ..selection.zoo import entry, file_sha256
 
     training = cfg.training()
     chash = config_hash(training)

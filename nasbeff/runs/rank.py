@@ -1,4 +1,4 @@
-"""``nasbeff rank``: the NB201 ranking study on CIFAR-10 (:mod:`nasbeff.study`), resumable.
+"""``nasbeff rank``: the NB201 ranking study on CIFAR-10 (:mod:`nasbeff.training.nb201_study`), resumable.
 
 Each arch is one unit of work (:class:`RankJob`): it trains under the frozen probe, checkpointing
 and committing every epoch to the store. The run holds the store's lease for its whole duration
@@ -9,7 +9,7 @@ loses nothing and trains nothing twice.
 
 Beyond the store: ``results`` keeps the per-epoch curves in a CSV meant to be committed, from
 which a fresh checkout resumes (:mod:`.results_csv`); ``scores`` joins a ``nasbeff score`` CSV's
-proxy columns onto the rows; ``config_blob`` (a pre-registered run, :mod:`nasbeff.prereg`) is
+proxy columns onto the rows; ``config_blob`` (a pre-registered run, :mod:`nasbeff.training.prereg`) is
 written into every row; ``variant`` picks the beta_eff predictor of ``beff_pred`` and
 ``all_variants`` adds a column per variant (for choosing one on the dev archs).
 """
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..backends import check_backend, make_backend
+from ..executors.backends import check_backend, make_backend
 from ..store import ResultStore
-from ..study import BetaVariant, StudyConfig, StudyData, load_study_data, run_key, summarize_curve, train_arch
+from ..training.nb201_study import BetaVariant, StudyConfig, StudyData, load_study_data, run_key, summarize_curve, train_arch
 from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_archs, write_csv
 from .results_csv import join_scores, merge_curves, read_curves
 
@@ -69,7 +69,7 @@ class RankConfig:
             raise ValueError("no arch to rank")
         check_sample(self.sample, len(self.archs))
         if not Path(self.data).exists():
-            from ..datasets import DATASET_ALIASES, DATASETS
+            from ..data.names import DATASET_ALIASES, DATASETS
 
             forms = ("rank needs CIFAR-10 images: a cifar-10-batches-py folder, a train|test/<class>/ image tree, or "
                      "a .tar/.tar.gz of either (e.g. ../shared/data/cifar10/cifar10_jpeg.tar.gz)")
@@ -143,7 +143,7 @@ class RankJob:
 def run_rank(cfg: RankConfig, on_progress: Progress = no_progress) -> RankResult:
     """Train every arch not finished yet (resuming from the store and from ``cfg.results``), then
     summarise all finished archs of the selection into rows (see
-    :func:`nasbeff.study.summarize_curve`) and write them to ``cfg.out``; merge the finished
+    :func:`nasbeff.training.nb201_study.summarize_curve`) and write them to ``cfg.out``; merge the finished
     archs' curves into ``cfg.results`` (also when interrupted)."""
     indices = cfg.indices
     study = cfg.study
@@ -202,12 +202,12 @@ def build_rank_config(protocol: str, preregistered: Path | None, given: dict, va
     """The :class:`RankConfig` of the CLI's options: study values from ``protocol`` with the
     ``given`` ones (None = not given) on top; or, with ``preregistered``, everything the committed
     test config fixes (archs, study, predictor variant; any study option given is refused) and its
-    git blob hash for the rows (:func:`nasbeff.prereg.load_test_config`)."""
-    from ..protocols import study_config
+    git blob hash for the rows (:func:`nasbeff.training.prereg.load_test_config`)."""
+    from ..training.protocols import study_config
 
     if preregistered is None:
         return RankConfig(study=study_config(protocol, **given), variant=BetaVariant.parse(variant), **rank)
-    from ..prereg import load_test_config
+    from ..training.prereg import load_test_config
 
     clash = sorted(k for k, v in given.items() if v is not None)
     if clash or protocol or variant != "epochs" or rank.get("sample"):

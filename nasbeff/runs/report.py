@@ -103,7 +103,7 @@ def run_report(cfg: ReportConfig) -> ReportResult:
 
 def comparable_columns(cols: dict[str, np.ndarray], truth: np.ndarray, cut: np.ndarray, archs: str = "common",
                        cut_off: str = "drop") -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
-    """The score columns ready for :func:`nasbeff.evaluate.correlation_table` under the module's
+    """The score columns ready for :func:`nasbeff.evaluation.correlation.correlation_table` under the module's
     rules: ``-inf`` ranked last (values replaced by their ranks; NaN where a row does not count the
     arch), cut-off archs dropped or kept, one arch set for every row (``"common"``) or each row its
     own (``"each"``); with the truth (NaN outside the archs counted) and notes naming what was left out."""
@@ -150,7 +150,7 @@ SMALL_N = 20  # fewer archs than this in a row: its intervals get a warning
 
 def _report_scores(cfg: ReportConfig, res: ReportResult):
     """Read and check the scores and the truth, compute the table; returns the plotting step."""
-    from ..evaluate import correlation_table
+    from ..evaluation.correlation import correlation_table
     from ..spaces import index_to_str, is_cut_off
 
     path = Path(cfg.scores)
@@ -175,7 +175,7 @@ def _report_scores(cfg: ReportConfig, res: ReportResult):
         t = np.array([lookup.get(i, np.nan) for i in idx])
         res.truth_name = f"{cfg.truth} ({Path(cfg.truth_csv).name})"
     else:
-        from ..benchmarks import NB201Table
+        from ..tables.ground_truth import NB201Table
 
         table = NB201Table(cfg.shared)
         if not table.path.is_file():
@@ -194,7 +194,7 @@ def _report_scores(cfg: ReportConfig, res: ReportResult):
     res.scores_name = path.name
 
     def plot() -> list[Path]:
-        from ..plots import predicted_vs_true, scorer_bars
+        from ..evaluation.plots import predicted_vs_true, scorer_bars
 
         p1, p2 = Path(cfg.out) / "pred_vs_true.png", Path(cfg.out) / "scorers.png"
         predicted_vs_true(s[main], t, p1, label=main, truth_label=res.truth_name, highlight=cut, title=path.name)
@@ -221,6 +221,6 @@ def _search_groups(path: Path) -> dict[str, dict[float, list[float]]]:
 
 
 def _plot_search_curves(path: Path, groups: dict[str, dict[float, list[float]]], png: Path) -> None:
-    from ..plots import search_curves
+    from ..evaluation.plots import search_curves
 
     search_curves(groups, png, title=f"{path.name}: mean ± 1 std over seeds")

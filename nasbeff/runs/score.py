@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..backends import check_backend, make_backend
+from ..executors.backends import check_backend, make_backend
 from ..store import ResultStore, RunKey, config_hash, read_units_csv
 from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_archs, write_csv
 
@@ -211,7 +211,7 @@ class ScoreResult:
 def check_truth(truth: str, shared: Path | None, images: str) -> None:
     """One line, before any work, unless ``truth`` is a column of the NB201 table that can be read
     and measured on the dataset of the images (``digits`` stands in for CIFAR-10)."""
-    from ..benchmarks import NB201Table, column_dataset
+    from ..tables.ground_truth import NB201Table, column_dataset
 
     table = NB201Table(shared)
     if not table.path.is_file():
@@ -229,7 +229,7 @@ def check_truth(truth: str, shared: Path | None, images: str) -> None:
 
 def proxy_batches(data: str, n_batches: int, batch_size: int, seed: int):
     """(batches, dataset name): ``n_batches`` seeded batches of training images, normalised."""
-    from ..data import NORMALIZATION, load_dataset, load_digits, to_tensor
+    from ..data.loaders import NORMALIZATION, load_dataset, load_digits, to_tensor
 
     if data == "digits":
         train, _ = load_digits(seed=0)
@@ -359,14 +359,14 @@ def _summary(rows: list[dict], names: tuple[str, ...], aggregates: dict[str, lis
              shared: Path | None) -> tuple[list[dict], str]:
     """Per proxy and aggregate: archs with a value, flagged archs, median seconds (an aggregate: the
     charged seconds of its parts) and Spearman vs ``truth``."""
-    from ..evaluate import rank_correlation
+    from ..evaluation.correlation import rank_correlation
     from ..proxies import charged_seconds
 
     from .report import comparable_columns
 
     t, note = None, ""
     if truth and len(rows) >= 3:
-        from ..benchmarks import NB201Table
+        from ..tables.ground_truth import NB201Table
 
         t = np.asarray(NB201Table(shared).column(truth, [r["index"] for r in rows]), dtype=float)
 

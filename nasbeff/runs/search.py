@@ -8,7 +8,7 @@ CSV and the summary (mean, std, 95% CI over seeds).
 Ground truth
 ------------
 Anything with ``column(name, index=None)``, ``arch(index)`` and ``without_test()``
-(:class:`SearchTable`). NB201: the offline :class:`~nasbeff.benchmarks.NB201Table`. NATS-size
+(:class:`SearchTable`). NB201: the offline :class:`~nasbeff.tables.ground_truth.NB201Table`. NATS-size
 (the offline data has none): :class:`ColumnTable` read from a CSV (``index``, ``arch_str``,
 ``c10_valid``, ``train_time_s_c10valid``, ``c10_test``) or from NATS-Bench ``sss`` files
 (:meth:`ColumnTable.from_nats_api`), or any table passed to :func:`run_search`.
@@ -30,9 +30,9 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..store import atomic_write
 from ..proxies.aggregate import is_aggregate_name, parse_aggregate_name
-from ..search import (
+from ..optimizers import (
     DEFAULT_BUDGETS, NATS_EPOCHS, Trajectory, aggregate_scorer_from_csv, make_optimizer, make_scorer,
     scorer_from_csv, summarize, table_scorer,
 )
@@ -63,7 +63,7 @@ class SearchConfig:
     scorer to the archs of ``pool_csv``. ``warmup_scorer`` may also be a rank aggregate of
     ``pool_csv`` columns (``rank:meco+aznas_trainability+flops``, a ``nasbeff score`` CSV): ranked
     within each warm-up pool, drawn from the CSV's archs that have every part, each warm-up
-    evaluation charged its parts' measured seconds (:func:`~nasbeff.search.aggregate_scorer_from_csv`). Runs use seeds ``seed .. seed + seeds - 1``; the CSV holds
+    evaluation charged its parts' measured seconds (:func:`~nasbeff.optimizers.aggregate_scorer_from_csv`). Runs use seeds ``seed .. seed + seeds - 1``; the CSV holds
     ``points`` evenly spaced budgets per run plus the report budgets up to ``budget``. ``space``:
     ``nb201`` (alias ``tss``) or ``nats-size`` (alias ``sss``). ``shared``: the ground truth (NB201:
     the data folder, default ``../shared/data`` or ``$NASBEFF_SHARED_DATA``; NATS-size: a size CSV
@@ -157,7 +157,7 @@ class SearchTable(Protocol):
         ...
 
     def without_test(self) -> Any:
-        """A view that refuses test columns (:class:`~nasbeff.benchmarks.SearchView`)."""
+        """A view that refuses test columns (:class:`~nasbeff.tables.ground_truth.SearchView`)."""
         ...
 
 
@@ -192,7 +192,7 @@ class ColumnTable:
         return float(v[int(index)]) if np.ndim(index) == 0 else v[np.asarray(index, dtype=np.int64)]
 
     def without_test(self):
-        from ..benchmarks import SearchView
+        from ..tables.ground_truth import SearchView
 
         return SearchView(self)  # type: ignore[arg-type] - SearchView forwards column / arch only
 
@@ -241,7 +241,7 @@ class ColumnTable:
 def load_table(space: str, shared: Path | None) -> SearchTable:
     """The ground truth of ``space`` (see the module docstring)."""
     if SPACE_NAMES[space] == "nb201":
-        from ..benchmarks import NB201Table
+        from ..tables.ground_truth import NB201Table
 
         table = NB201Table(shared)
         if not table.path.is_file():
@@ -269,7 +269,7 @@ def load_table(space: str, shared: Path | None) -> SearchTable:
 class SearchResult:
     """``rows``: one per run and budget (:data:`CSV_FIELDS`; ``best_test_acc`` NaN and
     ``best_index`` -1 where nothing was evaluated). ``summary``: one per (method, scorer) at the
-    full budget: :func:`~nasbeff.search.summarize`'s fields plus ``unique_mean``."""
+    full budget: :func:`~nasbeff.optimizers.summarize`'s fields plus ``unique_mean``."""
 
     config: SearchConfig
     rows: list[dict]
@@ -304,7 +304,7 @@ def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[st
 
 
 def _write_csv(rows: list[dict], out: Path) -> None:
-    """Rows as CSV, all-or-nothing (:func:`nasbeff.atomic.atomic_write`)."""
+    """Rows as CSV, all-or-nothing (:func:`nasbeff.store.atomic_write`)."""
     with atomic_write(out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_FIELDS)

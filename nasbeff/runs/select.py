@@ -2,11 +2,11 @@
 
 Every (backbone, seed) is one unit: the backbone's pre-trained weights are loaded, its head is
 replaced by the frozen NCP (seeded by the seed) and all its layers are fine-tuned on the target
-(:func:`nasbeff.selection.finetune`: batch 64, Adam, learning rate 1e-3 constant). After every epoch
+(:func:`nasbeff.selection.finetune.finetune`: batch 64, Adam, learning rate 1e-3 constant). After every epoch
 the trainer state is checkpointed atomically and the epoch's metrics (``valid_acc``, ``beta_eff``,
 ``train_loss``, ``train_loss_sum`` and the seconds; at epoch T ``test_acc``) are committed to the
 store; a killed run resumes from the last checkpoint and never trains an epoch twice (as
-:func:`nasbeff.study.train_arch`). LogME / LEEP / NCE of each pre-trained backbone are stored once.
+:func:`nasbeff.training.nb201_study.train_arch`). LogME / LEEP / NCE of each pre-trained backbone are stored once.
 
 With ``truth`` (default) each run trains T = ``epochs`` epochs and its test accuracy then is the
 ground truth, as in the paper; predictions use only the first k epochs of each run (k in
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backends import make_backend
+from ..executors.backends import make_backend
 from ..store import ResultStore, RunKey, config_hash, read_units_csv
 from ._common import Progress, discard_unused_new_store, check_device, check_writable, no_progress, parse_names, write_csv
 
@@ -37,7 +37,7 @@ class SelectConfig:
     """What to fine-tune, on which target, how, and where (validated before any data is loaded).
     ``models``: names in the zoo manifest (``<zoo>/manifest.json``; default all of them) or
     ``name=path`` for a user's own weights (a zoo name or ``tv:<torchvision model>``). Sizes 0
-    take the target's defaults (:func:`nasbeff.selection.load_target`)."""
+    take the target's defaults (:func:`nasbeff.selection.finetune.load_target`)."""
 
     zoo: Path = Path("runs/zoo")
     models: tuple[str, ...] = ()
@@ -65,8 +65,8 @@ class SelectConfig:
     results: Path | None = None
 
     def __post_init__(self) -> None:
-        from ..selection import TARGET_POOLS, TARGETS
-        from ..zoo import entry
+        from ..selection.finetune import TARGET_POOLS, TARGETS
+        from ..selection.zoo import entry
 
         if self.target not in TARGETS and not Path(self.target).is_dir():
             raise ValueError(f"--target must be one of {', '.join(TARGETS)} or an image folder, got {self.target!r}")
@@ -132,7 +132,7 @@ class SelectConfig:
 
 
 def _target_name(cfg: SelectConfig) -> str:
-    from ..selection import TARGETS
+    from ..selection.finetune import TARGETS
 
     return cfg.target if cfg.target in TARGETS else Path(cfg.target).name
 
@@ -146,7 +146,7 @@ _DATA: dict[str, object] = {}  # per worker process: the target's images, loaded
 
 
 def _target(cfg: SelectConfig):
-    from ..selection import load_target
+    from ..selection.finetune import load_target
 
     h = config_hash(cfg.training())
     if h not in _DATA:
@@ -157,8 +157,8 @@ def _target(cfg: SelectConfig):
 
 
 def _feeder(cfg: SelectConfig, model: str, seed: int):
-    from ..selection import Feeder
-    from ..zoo import entry
+    from ..selection.finetune import Feeder
+    from ..selection.zoo import entry
 
     e = entry(model)
     return Feeder(_target(cfg), e.mean, e.std, e.input_size, cfg.batch_size, seed, cfg.augment, cfg.device)
@@ -176,11 +176,11 @@ class SelectJob:
     deadline: float | None = None
 
     def __call__(self, unit: tuple[str, int]) -> tuple[str, int] | None:
-        from ..checkpoint import UnitCheckpoint
-        from ..probe import attach_probe
-        from ..selection import finetune, finetune_config
-        from ..train import EarlyTrainer, accuracy
-        from ..zoo import load_weights
+        from ..training.checkpoint import UnitCheckpoint
+        from ..core.probe import attach_probe
+        from ..selection.finetune import finetune, finetune_config
+        from ..training.loop import EarlyTrainer, accuracy
+        from ..selection.zoo import load_weights
 
         if self.deadline is not None and time.time() > self.deadline:
             return None
@@ -233,8 +233,8 @@ class SelectResult:
 
 def _transfer(cfg: SelectConfig, st: ResultStore, model: str, sha: str) -> dict:
     """LogME / LEEP / NCE of the pre-trained ``model`` (stored once, epoch-free)."""
-    from ..selection import transfer_scores
-    from ..zoo import load_weights
+    from ..selection.finetune import transfer_scores
+    from ..selection.zoo import load_weights
 
     key = _key(cfg, model, sha, 0, "transfer")
     if not st.is_done(key):
@@ -247,7 +247,7 @@ def _transfer(cfg: SelectConfig, st: ResultStore, model: str, sha: str) -> dict:
 
 
 def _runs(cfg: SelectConfig, st: ResultStore, shas: dict) -> list:
-    from ..selection import Run
+    from ..selection.finetune import Run
 
     out = []
     for model in shas:
@@ -264,8 +264,8 @@ def _runs(cfg: SelectConfig, st: ResultStore, shas: dict) -> list:
 def run_select(cfg: SelectConfig, on_progress: Progress = no_progress) -> SelectResult:
     """Fine-tune every (model, seed) not finished yet, score the pre-trained models, then (when
     every unit is done) one row per model, the Table-1 comparison and the figures."""
-    from ..selection import noise_ceiling, selection_figures, selection_rows, selection_table
-    from ..zoo import entry, file_sha256
+    from ..selection.finetune import noise_ceiling, selection_figures, selection_rows, selection_table
+    from ..selection.zoo import entry, file_sha256
 
     weights = cfg.weights()
     shas = {m: file_sha256(p) for m, p in weights.items()}
@@ -299,7 +299,7 @@ def run_select(cfg: SelectConfig, on_progress: Progress = no_progress) -> Select
             backend.close()
             if cfg.results is not None:  # also on Ctrl-C or a time limit: every finished run, to commit
                 st.export_done(cfg.results, space="zoo", dataset=_target_name(cfg))
-    from ..runs.pretrain import read_manifest
+    from .pretrain import read_manifest
 
     man = read_manifest(cfg.zoo)["models"] if (cfg.zoo / "manifest.json").is_file() else {}
     info = {m: {"family": entry(m).family, "params": man.get(m, {}).get("params") or entry(m).params(),

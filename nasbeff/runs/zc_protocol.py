@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .. import proxies
-from ..data import CIFAR10_CLASSES
+from ..data.loaders import CIFAR10_CLASSES
 from ..spaces.nb201 import build_nb201_model
 
 BIG_BATCH = frozenset({"naswot", "naswot_v1"})  # 128 samples

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .atomic import atomic_write
+from .. import __version__
+from ..store import atomic_write
 
 __all__ = ["CHECKPOINT_SCHEMA", "CheckpointError", "save_checkpoint", "load_checkpoint", "UnitCheckpoint",
            "checkpoint_dir"]

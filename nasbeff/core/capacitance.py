@@ -1,6 +1,6 @@
 """Neural capacitance beta_eff, matrix-free (Jiang et al., Nat. Commun. 2024, Eqs. 2, 5-7).
 
-G_A is the DAG of parametrised layers (:mod:`nasbeff.graph`; a chain is its special case). G_B's
+G_A is the DAG of parametrised layers (:mod:`nasbeff.core.graph`; a chain is its special case). G_B's
 weighted adjacency P (Eq. 7) has one block B_uv per edge u -> v of G_A (rows: the parameters
 theta_u, columns: theta_v). With delta_in = P 1 (Eq. 2)
 
@@ -214,7 +214,7 @@ def _check_depth(cap: DagCapture) -> None:
             f"too few parametrised layers for beta_eff: {len(names)} ({names[:8]}{' ...' if len(names) > 8 else ''}), "
             "and no layer has both a predecessor and a successor other than the classifier, so beta_eff == 0 "
             "identically (with mean cross-entropy the blocks into the classifier have zero row sums; a chain "
-            "needs at least 4 layers ending at the classifier). Use a deeper probe (nasbeff.probe.NCP has 5 "
+            "needs at least 4 layers ending at the classifier). Use a deeper probe (nasbeff.core.probe.NCP has 5 "
             "layers: its BatchNorm layers count).")
 
 

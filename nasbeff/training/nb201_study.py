@@ -4,7 +4,7 @@ accuracy at beta_eff = 0, and write one row per architecture.
 
 Resumption: after every epoch the trainer state (model, optimizer, schedule, RNG) is saved
 atomically to ``<store dir>/checkpoints/<store file>/`` together with that epoch's metrics (stamped with
-the store's id and the unit's key: :class:`~nasbeff.checkpoint.UnitCheckpoint`), then the metrics are
+the store's id and the unit's key: :class:`~nasbeff.training.checkpoint.UnitCheckpoint`), then the metrics are
 committed to the :class:`~nasbeff.store.ResultStore`. A run killed at any moment restarts from
 the last checkpoint; an epoch checkpointed but not yet committed is committed from the checkpoint,
 so nothing is lost and no epoch is trained twice. Finished architectures are skipped.
@@ -14,7 +14,7 @@ of the 25k training half, measure validation accuracy on a seeded subset of the 
 (never the test set), beta_eff on ``beta_samples`` fixed training images. The learning-rate
 schedule is NB201's (cosine over 200 epochs), so the first epochs are the benchmark's first epochs.
 
-Protocol knobs (named presets in :mod:`nasbeff.protocols`): ``resolution`` (images are
+Protocol knobs (named presets in :mod:`nasbeff.training.protocols`): ``resolution`` (images are
 box-filtered down once, at load, as one tensor operation; the crop padding scales with it,
 ``round(4 r / 32)``), width ``init_channels`` (C) and ``cells`` (N) of the NB201 network, the
 sizes, epochs, schedule and batch size above.
@@ -30,7 +30,7 @@ end), stored in the epoch that contains them as ``p<j>_step``, ``p<j>_beta_eff``
 is measured on the same validation subset: it costs one forward pass of ``valid_size`` images per
 point, which the paper's predictor needs (it regresses accuracy on beta_eff at the same points).
 ``beta_bn="batch"`` computes the probe's input features with batch-statistics BatchNorm (running
-statistics untouched; see :meth:`nasbeff.train.EarlyTrainer.capacitance`).
+statistics untouched; see :meth:`nasbeff.training.loop.EarlyTrainer.capacitance`).
 """
 
 from __future__ import annotations
@@ -47,16 +47,16 @@ from typing import Callable, Iterable, Literal, Sequence
 import numpy as np
 import torch
 
-from .capacitance import Capacitance
+from ..core.capacitance import Capacitance
 from .checkpoint import UnitCheckpoint
-from .datasets import check_subset_size
-from .data import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
-from .predictors import (REGRESSIONS, TRANSFORMS, TSE, TSEE, TSEEMA, best_seen_value, fit_beta_curve,
+from ..data.names import check_subset_size
+from ..data.loaders import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
+from ..predictors import (REGRESSIONS, TRANSFORMS, TSE, TSEE, TSEEMA, best_seen_value, fit_beta_curve,
                          last_seen_value)
-from .probe import NCP
-from .spaces import build_nb201_model, index_to_str, is_cut_off
-from .store import ResultStore, RunKey, config_hash
-from .train import BETA_BN, MODES, PLACEMENTS, EarlyTrainer, EpochRecord, TrainConfig, accuracy, beta_subset
+from ..core.probe import NCP
+from ..spaces import build_nb201_model, index_to_str, is_cut_off
+from ..store import ResultStore, RunKey, config_hash
+from .loop import BETA_BN, MODES, PLACEMENTS, EarlyTrainer, EpochRecord, TrainConfig, accuracy, beta_subset
 
 SCORER = "beff-train"
 NATIVE_RESOLUTION = 32  # CIFAR-10 images are 32 x 32
@@ -227,8 +227,8 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
     checkpointing then committing each epoch; returns the per-epoch metrics of all epochs
     (see the module for what they hold; ``seconds_wall`` is the epoch's wall time, setup and
     checkpoint included). Checkpoints go to ``ckpt_dir`` (default: the store's own folder,
-    :func:`nasbeff.checkpoint.checkpoint_dir`) and are resumed only when they belong to this
-    store and unit and the store holds every epoch before them (:class:`~nasbeff.checkpoint.UnitCheckpoint`);
+    :func:`nasbeff.training.checkpoint.checkpoint_dir`) and are resumed only when they belong to this
+    store and unit and the store holds every epoch before them (:class:`~nasbeff.training.checkpoint.UnitCheckpoint`);
     a unit is marked done only with exactly epochs ``1..cfg.epochs``."""
     key = run_key(index, cfg)
     store.save_config(cfg.to_dict())

@@ -14,7 +14,7 @@ gamma 1, beta 0, running mean 0, running variance 1, eps 1e-3 (Keras defaults).
 The paper's wording also allows BatchNorm before the dense layer: ``bn_position="before"``
 gives BatchNorm1d -> Linear -> ReLU -> Dropout per hidden width. The default, ``"after"``, is
 the order above. Either way the probe has 2 * len(hidden) + 1 parametrised layers (5 by default),
-enough for a non-zero beta_eff (see :mod:`nasbeff.capacitance`).
+enough for a non-zero beta_eff (see :mod:`nasbeff.core.capacitance`).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ SAMPLE_SEED = typer.Option(0, help="Seed of the arch sample.")
 @contextlib.contextmanager
 def _errors(debug: bool) -> Iterator[None]:
     """Expected errors -> one clear line, exit 2 (the traceback with --debug); Ctrl-C -> exit 130."""
-    from .runs._common import user_errors
+    from ..runs._common import user_errors
 
     try:
         yield

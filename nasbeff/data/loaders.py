@@ -6,7 +6,7 @@ in :func:`default_cache_dir` (``$NASBEFF_CACHE``), keyed by the source's content
 :func:`read_source`). Tensors are made from these arrays on the device that trains (see
 :func:`to_tensor` and the on-device batch iterators :func:`train_batches` / :func:`eval_batches`).
 
-Entry point: :func:`load_dataset` with the dataset and split names of :mod:`nasbeff.datasets`
+Entry point: :func:`load_dataset` with the dataset and split names of :mod:`nasbeff.data.names`
 (``cifar10``, ``cifar10-valid``, ``cifar100``, ``imagenet16-120``, ``digits``). Nothing is
 downloaded: data are read only from the paths the caller gives.
 """
@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .atomic import atomic_write
-from .datasets import (DATASETS, NORMALIZATION, SPLITS, canonical_dataset, canonical_split,  # noqa: F401
+from ..store import atomic_write
+from .names import (DATASETS, NORMALIZATION, SPLITS, canonical_dataset, canonical_split,  # noqa: F401
                        check_subset_size, dataset_stats, split_size)
 
 
@@ -107,7 +107,7 @@ def to_tensor(data: ImageSet, device: torch.device | str = "cpu", dtype: torch.d
 
 
 # ---------------------------------------------------------------------------------------------
-# Constants (names, splits and normalisation live in nasbeff.datasets)
+# Constants (names, splits and normalisation live in nasbeff.data.names)
 # ---------------------------------------------------------------------------------------------
 
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer",
@@ -120,7 +120,7 @@ _CACHE_VERSION = 2
 #: What reading a truncated or corrupt (compressed) tar can raise.
 _ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 
-#: Backward-compatible names for the vocabulary in :mod:`nasbeff.datasets`.
+#: Backward-compatible names for the vocabulary in :mod:`nasbeff.data.names`.
 DATASET_NAMES = DATASETS
 DATASET_SPLITS = SPLITS
 canonical_name = canonical_dataset
@@ -512,7 +512,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
                  split_file: str | os.PathLike | None = None) -> ImageSet | tuple[ImageSet, ...]:
     """Load one split (or a tuple of splits, decoded once) of a dataset as :class:`ImageSet`.
 
-    Datasets and splits (NB201 naming, aliases and sizes in :mod:`nasbeff.datasets`):
+    Datasets and splits (NB201 naming, aliases and sizes in :mod:`nasbeff.data.names`):
 
     * ``cifar10``: ``train`` (50k) and ``ori-test`` (10k; ``test`` is accepted). NB201's "cifar10"
       setting trains on all 50k, so there is no validation split here.

@@ -6,7 +6,7 @@ put together.
   ``digits`` (scikit-learn's 8 x 8 digits, bilinearly upsampled to 32 x 32, grey copied to 3
   channels), ``digits-noisy`` (the same digits with an SVHN-like shift, :func:`svhn_like`; fewer
   training images, a larger test set) or an image folder, each as train / valid / test
-  :class:`~nasbeff.data.ImageSet`.
+  :class:`~nasbeff.data.loaders.ImageSet`.
 * :func:`finetune`: one (backbone, seed) run. The backbone's head is replaced by the frozen NCP
   and every backbone layer trains (the paper's Keras setting: batch 64, Adam, learning rate 1e-3
   constant, no weight decay), recording per epoch validation accuracy, beta_eff of the probe
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import ImageSet, DeviceBatches, load_dataset, load_digits, stratified_split, stratified_subset
-from .train import EarlyTrainer, EpochRecord, TrainConfig, beta_subset
+from ..data.loaders import ImageSet, DeviceBatches, load_dataset, load_digits, stratified_split, stratified_subset
+from ..training.loop import EarlyTrainer, EpochRecord, TrainConfig, beta_subset
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # airplane, automobile, bird, cat, deer
 TARGETS = ("cifar10-5to9", "digits", "digits-noisy")
@@ -269,7 +269,7 @@ def finetune(trainer: EarlyTrainer, feed: Feeder, epochs: int, beta_samples: int
 @torch.no_grad()
 def transfer_scores(net: torch.nn.Module, feed: Feeder) -> dict[str, float]:
     """LogME of the pooled features, LEEP of the source softmax and NCE of the source argmax on the
-    target training images (:mod:`nasbeff.transfer`), with the seconds each took (the forward pass
+    target training images (:mod:`nasbeff.selection.transfer`), with the seconds each took (the forward pass
     counted in every one)."""
     from .transfer import leep, logme, nce
 
@@ -328,7 +328,7 @@ def curve_predictions(runs: Sequence[Run], k: int, epochs: int, truth: bool) -> 
     """Per-run predictions from the first ``k`` epochs: ``beff`` (NaN where the curve cannot be
     fitted), ``lsv``, ``bsv``, ``tse``, ``lce`` (extrapolated to ``epochs``) and, with ``truth``,
     ``svr`` / ``cl`` fitted on the other models' full curves and test accuracies (leave one model out)."""
-    from .predictors import (AffineEnsemble, BestSeenValue, BetaEffPredictor, CurveExtrapolation, CurveSVR,
+    from ..predictors import (AffineEnsemble, BestSeenValue, BetaEffPredictor, CurveExtrapolation, CurveSVR,
                              LastSeenValue, TSE, cross_val_predict_by_arch)
 
     acc = np.array([r.acc[:k] for r in runs])
@@ -385,8 +385,8 @@ def selection_rows(runs: Sequence[Run], info: Mapping[str, Mapping], predict_at:
 
 def noise_ceiling(rows: Sequence[dict], seeds: Sequence[int]) -> float:
     """Mean Spearman rho between the ground truths of two seeds, over all seed pairs: the rank
-    agreement the seed noise of the ground truth allows (:func:`nasbeff.evaluate.noise_ceiling`)."""
-    from .evaluate import noise_ceiling as pair
+    agreement the seed noise of the ground truth allows (:func:`nasbeff.evaluation.correlation.noise_ceiling`)."""
+    from ..evaluation.correlation import noise_ceiling as pair
 
     vals = [pair([r[f"true_acc_s{a}"] for r in rows], [r[f"true_acc_s{b}"] for r in rows])
             for a, b in itertools.combinations(seeds, 2)]
@@ -405,7 +405,7 @@ def selection_table(rows: Sequence[dict], predict_at: Sequence[int], n_boot: int
     """Table 1: (per method, Spearman and Kendall of the score vs ``true_acc`` over models with
     bootstrap CIs; per k, the paired bootstrap of rho(beff_pred_k) - rho(best other method at k),
     the best by point Spearman among the curve methods at the same k and LogME / LEEP / NCE)."""
-    from .evaluate import correlation_table, paired_bootstrap
+    from ..evaluation.correlation import correlation_table, paired_bootstrap
 
     truth = [r["true_acc"] for r in rows]
     cols = method_columns(rows, predict_at)
@@ -429,7 +429,7 @@ def selection_figures(rows: Sequence[dict], runs: Sequence[Run], k: int, out: st
     """Fig. 2 (``fig2_curves.png``: accuracy and beta_eff per epoch of the first seed's runs of up
     to ``n_curves`` models with the fit at beta_eff = 0) and Fig. 3a (``fig3a_pred_vs_true.png``:
     ``beff_pred_k`` vs ``true_acc``) in folder ``out``."""
-    from . import plots
+    from ..evaluation import plots
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

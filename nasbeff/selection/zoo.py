@@ -44,7 +44,7 @@ from torchvision.models.regnet import BlockParams
 from torchvision.models.resnet import BasicBlock, conv1x1
 from torchvision.models.vgg import make_layers
 
-from .datasets import NORMALIZATION
+from ..data.names import NORMALIZATION
 
 CIFAR_STATS = NORMALIZATION["cifar10"]
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

@@ -84,7 +84,7 @@ def layer_incidence(module: nn.Module, in_shape: tuple[int, ...], out_shape: tup
         chan = neuron // per
         return _join_parts([(chan, neuron, neuron, _BN, np.nan), (c + chan, np.full(c * per, -1), neuron, _ONE, 0.0)])
     raise ValueError(f"the explicit line graph supports Linear, ConvNd and BatchNormNd layers, not "
-                     f"{type(module).__name__}; the matrix-free nasbeff.capacitance handles any layer")
+                     f"{type(module).__name__}; the matrix-free nasbeff.core.capacitance handles any layer")
 
 
 def _join_parts(parts) -> Incidence:

@@ -1,6 +1,6 @@
 """Named early-training protocols for ``nasbeff rank --protocol NAME``: the one place their values live.
 
-A protocol is a set of :class:`~nasbeff.study.StudyConfig` values; options given next to
+A protocol is a set of :class:`~nasbeff.training.nb201_study.StudyConfig` values; options given next to
 ``--protocol`` override it. :func:`study_config` resolves one.
 
 * ``gpu``: NB201's own training setting on ``cifar10-valid`` (Dong & Yang, ICLR 2020): all 25,000
@@ -44,9 +44,9 @@ def protocol_values(name: str) -> dict[str, Any]:
 
 
 def study_config(protocol: str = "", **given: Any):
-    """:class:`~nasbeff.study.StudyConfig` of ``protocol`` with the ``given`` values (None = not given)
+    """:class:`~nasbeff.training.nb201_study.StudyConfig` of ``protocol`` with the ``given`` values (None = not given)
     on top; validated (one clear line per bad value)."""
-    from .study import StudyConfig
+    from .nb201_study import StudyConfig
 
     values = {**protocol_values(protocol), **{k: v for k, v in given.items() if v is not None}}
     return StudyConfig(**values)

@@ -1,5 +1,5 @@
 """CLI of pre-trained model selection: ``nasbeff zoo list``, ``nasbeff zoo pretrain`` and
-``nasbeff select`` (registered on :data:`nasbeff.cli.app` by one import at the end of cli.py).
+``nasbeff select`` (registered on :data:`nasbeff.cli.commands.app` by one import at the end of cli.py).
 
 Every option left out takes its value from ``--config`` (a JSON file: ``{"pretrain": {...},
 "select": {...}, "targets": {"<target>": {...}}}``, keys named as the config dataclasses' fields)
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import typer
 
-from .cli import app
-from .cli_common import DEBUG, HELP_OPTIONS, SEEDS_FORMS, _csv_ints, _errors, _fmt, _progress, _seeds, _table, console
-from .runs.pretrain import PretrainConfig
+from .app import app
+from .common import DEBUG, HELP_OPTIONS, SEEDS_FORMS, _csv_ints, _errors, _fmt, _progress, _seeds, _table, console
+from ..runs.pretrain import PretrainConfig
 
 zoo_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
                       help="The backbone zoo: list it, pre-train it on CIFAR-10 classes 0-4.")
@@ -79,7 +79,7 @@ def _settings(config: Path | None, section: str, for_target: str | None = None, 
 @zoo_app.command("list")
 def zoo_list(debug: bool = DEBUG) -> None:
     """The zoo's backbones: family, torchvision definition, parameters (5-class head), feature width."""
-    from .zoo import zoo_table
+    from ..selection.zoo import zoo_table
 
     with _errors(debug):
         rows = zoo_table()
@@ -121,7 +121,7 @@ def zoo_pretrain(
 
     Deterministic (seeded, one thread per backbone); writes each backbone's state_dict with its
     SHA-256 and source test accuracy to <out>/manifest.json. Rerun the same command to resume."""
-    from .runs.pretrain import PretrainConfig, run_pretrain
+    from ..runs.pretrain import PretrainConfig, run_pretrain
 
     with _errors(debug):
         values = _settings(config, "pretrain", data=data, out=out, epochs=epochs, train_size=train_size,
@@ -172,7 +172,7 @@ def select(
     validation accuracy, beta_eff and training losses per epoch, predicts the final accuracy at
     beta_eff = 0 from the first k epochs and compares it (Spearman, bootstrap CIs) with every
     baseline against the test accuracy after T epochs."""
-    from .runs.select import SelectConfig, run_select
+    from ..runs.select import SelectConfig, run_select
 
     with _errors(debug):
         values = _settings(config, "select", target, target=target, data=data, zoo=zoo, epochs=epochs,

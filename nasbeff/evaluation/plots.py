@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .predictors import fit_beta_curve  # noqa: E402
+from ..predictors import fit_beta_curve  # noqa: E402
 
 
 def learning_curves(curves: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
@@ -89,7 +89,7 @@ def predicted_vs_true(pred, true, path: str | os.PathLike, label: str = "predict
 
 def scorer_bars(rows: Sequence[dict], path: str | os.PathLike, title: str = "") -> None:
     """Horizontal bars of Spearman rho with bootstrap intervals, one per method (rows from
-    :func:`nasbeff.evaluate.correlation_table`)."""
+    :func:`nasbeff.evaluation.correlation.correlation_table`)."""
     rows = sorted(rows, key=lambda r: r["spearman"])
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(rows) + 1.2))
     y = np.arange(len(rows))

@@ -22,7 +22,7 @@ dataset            splits
 =================  ====================================================================
 
 (plus ``train`` where a source has it). Names, aliases (``c10``, ``ImageNet16-120``, ``xvalid``, ...)
-and the checks that explain a wrong pair come from :mod:`nasbeff.datasets`; ``digits`` has no
+and the checks that explain a wrong pair come from :mod:`nasbeff.data.names`; ``digits`` has no
 ground truth here. ``ori-test`` and ``x-test`` are test accuracies:
 :meth:`BenchmarkSource.without_test` returns a :class:`SearchView` for search code that raises
 :class:`HiddenTestAccuracyError` on them.
@@ -38,14 +38,14 @@ from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
 
-from .datasets import NB201_DATASETS, TEST_SPLITS, nats_name
-from .datasets import SPLITS as _ALL_SPLITS
-from .datasets import canonical_dataset as _canonical_dataset
-from .datasets import check_split as _check_split
+from ..data.names import NB201_DATASETS, TEST_SPLITS, nats_name
+from ..data.names import SPLITS as _ALL_SPLITS
+from ..data.names import canonical_dataset as _canonical_dataset
+from ..data.names import check_split as _check_split
 
 IndexLike = Union[int, Sequence[int], np.ndarray, slice, None]
 
-#: Datasets with ground truth, and their splits (names and aliases: :mod:`nasbeff.datasets`).
+#: Datasets with ground truth, and their splits (names and aliases: :mod:`nasbeff.data.names`).
 DATASETS: tuple[str, ...] = NB201_DATASETS
 SPLITS: dict[str, tuple[str, ...]] = {d: _ALL_SPLITS[d] for d in DATASETS}
 HPS: tuple[str, ...] = ("200", "12")
@@ -129,7 +129,7 @@ def shared_data_dir() -> Path | None:
             raise FileNotFoundError(f"NASBEFF_SHARED_DATA={env} is not a folder: point it at the shared data "
                                     "folder (the one holding nb201/ and cifar10/), or unset it")
         return p
-    cands = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[1].parent / "shared" / "data"]
+    cands = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2].parent / "shared" / "data"]
     return next((c for c in cands if (c / "nb201").is_dir() or (c / "README.md").is_file()), None)
 
 

@@ -17,7 +17,7 @@ dataset            splits (images)
 Names are case-insensitive, ``_`` counts as ``-``, and the aliases in :data:`DATASET_ALIASES` /
 :data:`SPLIT_ALIASES` (e.g. ``c10``, ``cifar10_valid``, ``ImageNet16-120``, ``xvalid``, ``val``)
 map to these canonical names. ``test`` is accepted for ``cifar10`` only, where it is unambiguous
-(``ori-test``). Both :mod:`nasbeff.data` (images) and :mod:`nasbeff.benchmarks` (ground truth)
+(``ori-test``). Both :mod:`nasbeff.data.loaders` (images) and :mod:`nasbeff.tables.ground_truth` (ground truth)
 validate names here.
 """
 

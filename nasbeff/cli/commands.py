@@ -1,7 +1,5 @@
-"""Command-line tool (``nasbeff --help``): each command parses its options into a run's config
-(:mod:`nasbeff.runs`, validated before any work), calls the run and renders its rows. Errors are
-one line with exit code 2 (``--debug``: the traceback); Ctrl-C exits with 130, saying how to resume.
-"""
+"""The NB201 commands: ``demo``, ``rank``, ``score``, ``search``, ``report`` and ``version``, each
+parsing its options into a run's config, calling the run and rendering its rows."""
 
 from __future__ import annotations
 
@@ -9,14 +7,11 @@ from pathlib import Path
 
 import typer
 
-from .cli_common import (ARCH_SAMPLE, DEBUG, HELP_OPTIONS, RAY_ADDRESS, RAY_CPUS, SAMPLE_SEED, SEEDS_FORMS, SHARED,
+from .app import app
+from .common import (ARCH_SAMPLE, DEBUG, RAY_ADDRESS, RAY_CPUS, SAMPLE_SEED, SEEDS_FORMS, SHARED,
                          THREADS, WORKERS, _BACKEND_HELP, _csv_ints, _errors, _fmt, _progress, _rho, _seeds, _table,
                          _threads, _unit_threads, console)
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  context_settings=HELP_OPTIONS,
-                  help="nasbeff: predict which architecture trains best from a few epochs, with the neural "
-                       "capacitance beta_eff (Jiang et al., Nat. Commun. 2024).")
 
 
 @app.command()
@@ -45,7 +40,7 @@ def demo(
     accuracy from beta_eff, scores it with training-free proxies, trains it longer with 2 seeds for
     the ground truth, and prints each scorer's Spearman rho (bootstrap CI) next to the seed-noise
     ceiling, in about 3 minutes on 2 CPU cores. --mlp runs the single-MLP walk-through."""
-    from .runs import demo as run
+    from ..runs import demo as run
 
     with _errors(debug):
         given = {k: v for k, v in (("epochs", epochs), ("final_epochs", final_epochs), ("beta_samples", beta_samples),
@@ -120,7 +115,7 @@ def rank(
     sample_seed: int = SAMPLE_SEED,
     store: Path = typer.Option(Path("runs/nb201_rank.sqlite"), help="Result store (SQLite); re-runs resume from it."),
     out: Path = typer.Option(Path("runs/nb201_cifar10_rank.csv"), help="Per-arch CSV written at the end."),
-    protocol: str = typer.Option("", help="Named protocol (nasbeff.protocols): cpu or gpu; options below override it."),
+    protocol: str = typer.Option("", help="Named protocol (nasbeff.training.protocols): cpu or gpu; options below override it."),
     preregistered: Path | None = typer.Option(None, help="Run a committed test config (archs, study, predictor); "
                                               "refused when the file differs from its commit."),
     results: Path | None = typer.Option(None, help="Per-epoch curves CSV to commit: archs in it are skipped, "
@@ -162,8 +157,8 @@ def rank(
     Trains each arch briefly under the frozen probe, predicts its final accuracy at beta_eff = 0
     (plus last/best seen value and TSE) and writes one CSV row per arch. Every epoch is
     checkpointed and committed; run the same command again after a crash or Ctrl-C."""
-    from .runs._common import parse_indices
-    from .runs.rank import build_rank_config, run_rank
+    from ..runs._common import parse_indices
+    from ..runs.rank import build_rank_config, run_rank
 
     with _errors(debug):
         given = dict(epochs=epochs, train_size=train_size, valid_size=valid_size, batch_size=batch_size, lr=lr,
@@ -232,9 +227,9 @@ def score(
 
     Crash-safe: each arch's values are committed in one transaction as they arrive; run the same
     command again after a crash (or a --time-limit) and nothing is scored twice."""
-    from .proxies import canonical_name
-    from .runs._common import parse_indices, parse_names
-    from .runs.score import ScoreConfig, run_score
+    from ..proxies import canonical_name
+    from ..runs._common import parse_indices, parse_names
+    from ..runs.score import ScoreConfig, run_score
 
     with _errors(debug):
         names = parse_names(",".join(canonical_name(n) for n in proxies.split(",")), "--proxies")  # MeCo -> meco
@@ -286,7 +281,7 @@ def search(
 
     The search sees no test accuracy; the test accuracy (c10_test) of each run's best arch is
     looked up afterwards and summarised (mean, std, 95% CI over seeds)."""
-    from .runs.search import SearchConfig, run_search
+    from ..runs.search import SearchConfig, run_search
 
     with _errors(debug):
         n_or_list = _seeds(seeds)
@@ -343,7 +338,7 @@ def report(
     From a rank/score CSV and the ground truth: pred_vs_true.png, scorers.png (Spearman rho with
     bootstrap CIs) and a table; from a search CSV: search_curves.png (mean ± std over seeds of the
     best arch's test accuracy vs the simulated budget)."""
-    from .runs.report import ReportConfig, run_report
+    from ..runs.report import ReportConfig, run_report
 
     with _errors(debug):
         cfg = ReportConfig(scores=scores, columns=tuple(c for c in columns.split(",") if c.strip()), main=main,
@@ -363,12 +358,7 @@ def report(
 @app.command()
 def version() -> None:
     """Print the nasbeff version."""
-    from . import __version__
+    from .. import __version__
 
     console.print(__version__)
 
-
-def main() -> None:  # pragma: no cover - entry point
-    app(prog_name="nasbeff")
-
-from . import cli_select  # noqa: E402,F401  (registers zoo and select)

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .runs._common import sample_archs
-from .study import BetaVariant, StudyConfig
+from ..runs._common import sample_archs
+from .nb201_study import BetaVariant, StudyConfig
 
 NB201_LAST = 15624
 DEV_ARCHS = range(0, 200)  # the archs with NB201 learning curves: every choice is made on these

@@ -21,8 +21,8 @@ from typing import Callable, Iterable, Iterator, Literal
 import torch
 from torch import nn
 
-from .capacitance import Capacitance, capacitance
-from .probe import NCP, ProbedNet
+from ..core.capacitance import Capacitance, capacitance
+from ..core.probe import NCP, ProbedNet
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -39,7 +39,7 @@ class TrainConfig:
     """Early-training hyper-parameters, validated on construction. ``optimizer``: SGD with Nesterov
     momentum (NB201) or Adam (the paper's Keras fine-tuning); ``schedule``: cosine over
     ``schedule_epochs`` (default: ``epochs``; NB201 uses 200, so the first epochs match the
-    benchmark's) or constant. ``mode`` is the beta_eff mode (:func:`nasbeff.capacitance`)."""
+    benchmark's) or constant. ``mode`` is the beta_eff mode (:func:`nasbeff.core.capacitance`)."""
 
     epochs: int = 5
     schedule_epochs: int | None = None
@@ -254,7 +254,7 @@ class EarlyTrainer:
 
     def capacitance(self, x: torch.Tensor, y: torch.Tensor, bn: Literal["eval", "batch"] = "eval",
                     batch_size: int = 256) -> Capacitance:
-        """beta_eff with its parts (:func:`nasbeff.capacitance.capacitance`: ``num``, ``den``,
+        """beta_eff with its parts (:func:`nasbeff.core.capacitance.capacitance`: ``num``, ``den``,
         ``block_den``) of the probe on the backbone's features of (x, y). ``bn="eval"``: the model
         in eval mode, features in chunks of ``batch_size``; ``bn="batch"``: BatchNorm layers
         normalise by the statistics of all of ``x`` at once (one forward, the zero-cost proxies'

@@ -1,0 +1,11 @@
+"""Evaluation: rank correlations with bootstrap intervals, paired differences and the seed-noise
+ceiling (:mod:`.correlation`), and the figures (:mod:`.plots`, matplotlib, imported on use).
+
+Imports numpy, scipy and matplotlib only: nothing else of nasbeff.
+"""
+
+from .correlation import (Correlation, PairedDifference, correlation_table, markdown_table, noise_ceiling,
+                          paired_bootstrap, paired_mean_difference, rank_correlation)
+
+__all__ = ["Correlation", "PairedDifference", "correlation_table", "markdown_table", "noise_ceiling",
+           "paired_bootstrap", "paired_mean_difference", "rank_correlation"]
