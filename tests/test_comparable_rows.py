@@ -175,3 +175,22 @@ def test_score_refuses_a_truth_it_cannot_use_before_any_work(tmp_path, monkeypat
     ok = ScoreConfig(data="digits", archs=(0,), proxies=("params",), store=tmp_path / "s.sqlite",
                      out=tmp_path / "s.csv", truth="")  # no Spearman column: nothing to check
     assert ok.truth == ""
+
+
+def test_score_without_the_table_and_without_asking_for_a_truth_notes_it(tmp_path, monkeypatch):
+    """No --truth given and no NB201 table anywhere: the run goes on without a Spearman column and
+    says why (a --truth given, or a NASBEFF_SHARED_DATA pointing nowhere, is an error instead)."""
+    from nasbeff.runs.score import run_score
+    from nasbeff.tables import ground_truth
+
+    monkeypatch.delenv("NASBEFF_SHARED_DATA", raising=False)
+    monkeypatch.setattr(ground_truth, "shared_data_dir", lambda: None)
+    cfg = ScoreConfig(data="digits", archs=(0, 1, 2), proxies=("params",), store=tmp_path / "s.sqlite",
+                      out=tmp_path / "s.csv")
+    assert cfg.truth == ""
+    res = run_score(cfg)
+    assert "no Spearman column: the NB201 ground truth (c10_test) was not found" in res.truth_note
+    assert all(s["spearman"] is None for s in res.summary)
+    with pytest.raises(FileNotFoundError, match="--truth c10_test"):
+        ScoreConfig(data="digits", archs=(0,), proxies=("params",), store=tmp_path / "t.sqlite",
+                    out=tmp_path / "t.csv", truth="c10_test")

@@ -218,7 +218,9 @@ def score(
     time_limit: float = typer.Option(0.0, help="Stop starting new archs after this many minutes (resumable chunks)."),
     results: Path | None = typer.Option(None, help="(arch, proxy) values CSV to commit: pairs in it are not scored "
                                         "again, finished ones merged in (resume in a fresh checkout); *.gz: gzip."),
-    truth: str = typer.Option("c10_test", help="NB201 table column for the summary's Spearman rho ('' = none)."),
+    truth: str | None = typer.Option(None, help="NB201 table column for the summary's Spearman rho (default c10_test "
+                                               "where the table is found; '' = none; a column given is checked "
+                                               "before any work)."),
     shared: Path | None = SHARED,
     quiet: bool = typer.Option(False, help="No progress bar."),
     debug: bool = DEBUG,
@@ -241,7 +243,7 @@ def score(
                           time_limit=time_limit, results=results)
         with _progress(quiet) as on_progress:
             res = run_score(cfg, on_progress)
-        console.print(_table(*res.table(truth)))
+        console.print(_table(*res.table(cfg.truth)))
         for line in [f"note: {res.truth_note}"] * bool(res.truth_note) + [
                 f"time limit reached: {res.left} archs left for the next run (it resumes)"] * bool(res.left):
             console.print(line, soft_wrap=True, markup=False)

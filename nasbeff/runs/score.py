@@ -57,7 +57,7 @@ class ScoreConfig:
     ray_address: str = ""
     ray_cpus: int = 0
     resume: bool = True
-    truth: str = "c10_test"
+    truth: str | None = None  # None: c10_test where the NB201 table is found, else no Spearman column (noted)
     shared: Path | None = None
     time_limit: float = 0.0
     results: Path | None = None
@@ -96,6 +96,14 @@ class ScoreConfig:
                 read_units_csv(self.results)  # a bad file: one line, before any work
         if self.backend == "local":  # on Ray the workers may have devices this driver lacks
             check_device(self.device)
+        if self.truth is None:  # not asked for: the default column where the table exists, none where not
+            from ..tables.ground_truth import GROUND_TRUTH_CSV, shared_data_dir
+
+            # a --shared or NASBEFF_SHARED_DATA given but pointing nowhere is an error (check_truth, shared_data_dir)
+            where = self.shared if self.shared is not None else shared_data_dir()
+            found = where is not None and (self.shared is not None or (Path(where) / GROUND_TRUTH_CSV).is_file())
+            object.__setattr__(self, "truth", DEFAULT_TRUTH if found else "")
+            object.__setattr__(self, "_truth_missing", not found)
         if self.truth:
             check_truth(self.truth, self.shared, "digits" if self.data == "digits" else "cifar10-valid")
 
@@ -208,12 +216,18 @@ class ScoreResult:
         return f"NB201 archs scored: {len(self.rows)} of {self.n_total}", cols, rows
 
 
+DEFAULT_TRUTH = "c10_test"
+
+
 def check_truth(truth: str, shared: Path | None, images: str) -> None:
     """One line, before any work, unless ``truth`` is a column of the NB201 table that can be read
     and measured on the dataset of the images (``digits`` stands in for CIFAR-10)."""
     from ..tables.ground_truth import NB201Table, column_dataset
 
-    table = NB201Table(shared)
+    try:
+        table = NB201Table(shared)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"--truth {truth}: {e}; or --truth '' for no Spearman column") from None
     if not table.path.is_file():
         raise FileNotFoundError(f"--truth {truth}: the NB201 ground truth {table.path} is not there; pass --shared or "
                                 "set NASBEFF_SHARED_DATA to the folder holding nb201/, or --truth '' for no Spearman")
@@ -305,6 +319,9 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
     if rows:
         write_csv(rows, cfg.out)
     summary, note = _summary(rows, cfg.proxies, cfg.aggregates, cfg.truth, cfg.shared)
+    if getattr(cfg, "_truth_missing", False):
+        note = (f"no Spearman column: the NB201 ground truth ({DEFAULT_TRUTH}) was not found; pass --shared or set "
+                "NASBEFF_SHARED_DATA")
     return ScoreResult(rows, cfg.proxies, len(indices), summary, note, cfg.out if rows else None, left)
 
 
