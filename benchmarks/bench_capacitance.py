@@ -100,8 +100,8 @@ def worker(method: str, n: int, device: str, reps: int) -> dict:
     from torch import nn
 
     from nasbeff import capacitance
-    from nasbeff.core.line_graph import beta_eff_from_matrix, line_graph
-    from nasbeff.core.probe import NCP
+    from nasbeff.core import beta_eff_from_matrix, line_graph
+    from nasbeff.core import NCP
 
     torch.manual_seed(0)
     dev = torch.device(device)

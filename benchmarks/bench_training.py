@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from nasbeff.executors.backends import cpu_model
+from nasbeff.executors import cpu_model
 from nasbeff.spaces import build_nb201_model, index_to_str
 from nasbeff.store import ResultStore
 from nasbeff.training.nb201_study import StudyConfig, load_study_data, train_arch

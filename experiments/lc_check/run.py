@@ -26,8 +26,8 @@ from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from nasbeff.tables.ground_truth import LearningCurves, NB201Table
-from nasbeff.evaluation.correlation import rank_correlation
+from nasbeff.tables import LearningCurves, NB201Table
+from nasbeff.evaluation import rank_correlation
 from nasbeff.predictors import (
     AffineEnsemble,
     BestSeenValue,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.runs._common import read_csv, to_float
-from nasbeff.selection.finetune import method_columns, noise_ceiling, selection_table
+from nasbeff.store import read_csv, to_float
+from nasbeff.selection import method_columns, noise_ceiling, selection_table
 
 REPO = Path(__file__).resolve().parents[2]
 #: Jiang et al. 2024, Table 1, CIFAR-10, Spearman over 17 ImageNet models (5 / 10 epochs observed).

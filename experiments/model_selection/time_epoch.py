@@ -18,9 +18,9 @@ import time
 import torch
 
 from nasbeff.selection import zoo
-from nasbeff.core.probe import attach_probe
-from nasbeff.selection.finetune import finetune_config
-from nasbeff.training.loop import EarlyTrainer, TrainConfig
+from nasbeff.core import attach_probe
+from nasbeff.selection import finetune_config
+from nasbeff.training import EarlyTrainer, TrainConfig
 
 
 def steps_seconds(trainer: EarlyTrainer, batch: int, steps: int) -> float:

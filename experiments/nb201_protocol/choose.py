@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from nasbeff.runs._common import read_csv, to_float
+from nasbeff.store import read_csv, to_float
 
 HERE = Path(__file__).resolve().parent
 BASELINES = ("tse", "tse_e", "tse_ema", "lsv", "bsv")

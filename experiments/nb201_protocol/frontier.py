@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.executors.backends import cpu_model
-from nasbeff.tables.ground_truth import NB201Table
-from nasbeff.evaluation.correlation import rank_correlation
-from nasbeff.runs._common import read_csv, to_float, write_csv
+from nasbeff.executors import cpu_model
+from nasbeff.tables import NB201Table
+from nasbeff.evaluation import rank_correlation
+from nasbeff.store import read_csv, to_float, write_csv
 from nasbeff.spaces import index_to_str, is_cut_off
 from nasbeff.training.nb201_study import summarize_curve
 

@@ -20,7 +20,7 @@ PY=${PY:-python}
 # the test sample: from the committed test config when it exists, else the seeded draw it will hold
 ARCHS=$($PY - "$HERE/test_config.json" "$N_ARCHS" <<'PYEOF'
 import json, os, sys
-from nasbeff.training.prereg import draw_test_sample
+from nasbeff.training import draw_test_sample
 path, n = sys.argv[1], int(sys.argv[2])
 archs = json.load(open(path))["archs"] if os.path.exists(path) else draw_test_sample(100, 10)
 print(",".join(map(str, archs[:n])))

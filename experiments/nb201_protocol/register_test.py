@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from nasbeff.training.prereg import make_test_config
-from nasbeff.training.protocols import study_config
+from nasbeff.training import make_test_config
+from nasbeff.training import study_config
 from nasbeff.training.nb201_study import BetaVariant
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.tables.ground_truth import NB201Table
-from nasbeff.evaluation.correlation import paired_bootstrap, rank_correlation
-from nasbeff.runs._common import read_csv, to_float
+from nasbeff.tables import NB201Table
+from nasbeff.evaluation import paired_bootstrap, rank_correlation
+from nasbeff.store import read_csv, to_float
 
 HERE = Path(__file__).resolve().parent
 SAME_RUN = ("beff_pred", "tse", "tse_e", "tse_ema", "lsv", "bsv")

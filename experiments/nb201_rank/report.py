@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.tables.ground_truth import LearningCurves, NB201Table, PerSeedTable, shared_data_dir
-from nasbeff.evaluation.correlation import correlation_table, markdown_table, noise_ceiling
+from nasbeff.tables import LearningCurves, NB201Table, PerSeedTable, shared_data_dir
+from nasbeff.evaluation import correlation_table, markdown_table, noise_ceiling
 from nasbeff.evaluation.plots import learning_curves, predicted_vs_true
 
 

@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from nasbeff.tables.ground_truth import NB201Table, shared_data_dir
-from nasbeff.evaluation.correlation import paired_bootstrap, rank_correlation
+from nasbeff.tables import NB201Table, shared_data_dir
+from nasbeff.evaluation import paired_bootstrap, rank_correlation
 from nasbeff.proxies import charged_seconds
-from nasbeff.proxies.aggregate import is_aggregate_name, parse_aggregate_name
+from nasbeff.proxies import is_aggregate_name, parse_aggregate_name
 from nasbeff.spaces import is_cut_off
 
 #: Published whole-space Spearman rho on NB201 CIFAR-10, by column.

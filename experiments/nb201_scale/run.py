@@ -28,9 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-from nasbeff.executors.backends import cpu_model
-from nasbeff.tables.ground_truth import shared_data_dir
-from nasbeff.runs._common import parse_indices, sample_archs
+from nasbeff.executors import cpu_model
+from nasbeff.tables import shared_data_dir
+from nasbeff.spaces import parse_indices, sample_from_pool
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -39,11 +39,11 @@ REPO = HERE.parents[1]
 def tier_archs(cfg: dict, tier: dict) -> list[int]:
     """The archs of a tier: the seeded sample, its seeded subset, or an explicit range."""
     pool = parse_indices(cfg["sample"]["pool"])
-    sample = sample_archs(pool, cfg["sample"]["size"], cfg["sample"]["seed"])
+    sample = sample_from_pool(pool, cfg["sample"]["size"], cfg["sample"]["seed"])
     if tier["archs"] == "sample":
         return sample
     if tier["archs"] == "subset":
-        sub = sample_archs(pool, tier["subset"], cfg["sample"]["seed"])
+        sub = sample_from_pool(pool, tier["subset"], cfg["sample"]["seed"])
         if not set(sub) <= set(sample):
             raise ValueError(f"the {tier['subset']}-arch subset is not inside the sample (numpy's choice changed?)")
         return sub

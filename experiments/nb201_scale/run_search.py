@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from nasbeff.store import atomic_write
-from nasbeff.evaluation.correlation import paired_mean_difference
+from nasbeff.evaluation import paired_mean_difference
 from nasbeff.runs.search import CSV_FIELDS, SearchConfig, run_search
 
 HERE = Path(__file__).resolve().parent

@@ -103,7 +103,7 @@ def scorer_rows(table: pd.DataFrame, scorers: Sequence[str], truth, mask=None, c
     """:func:`nasbeff.evaluation.correlation.correlation_table` rows for ``scorers`` (columns of ``table``) on the
     archs of ``mask`` (default all), each with ``cost_s`` (median of its cost column over the archs it
     scored, NaN when it has none). Scorers with fewer than 3 archs scored are skipped."""
-    from nasbeff.evaluation.correlation import correlation_table
+    from nasbeff.evaluation import correlation_table
 
     truth = np.asarray(truth, dtype=np.float64)
     m = np.ones(len(table), bool) if mask is None else np.asarray(mask, bool)
@@ -167,7 +167,7 @@ def summary_markdown(sets: Sequence[tuple[str, Sequence[dict]]], notes: Mapping[
 def paired_markdown(table: pd.DataFrame, pairs: Sequence[tuple[str, str]], truth, mask=None,
                     n_boot: int = 2000, seed: int = 0) -> str:
     """Paired bootstrap of rho(a) - rho(b) on the archs where both a and b are scored (within ``mask``)."""
-    from nasbeff.evaluation.correlation import paired_bootstrap
+    from nasbeff.evaluation import paired_bootstrap
 
     truth = np.asarray(truth, dtype=np.float64)
     m = np.ones(len(table), bool) if mask is None else np.asarray(mask, bool)
@@ -263,7 +263,7 @@ def proxy_values(indices: Sequence[int], verify: int = 3, log=print) -> pd.DataF
 
 def lc_values(indices: Sequence[int], folds: int = 5, seed: int = 0) -> pd.DataFrame:
     """Learning-curve predictors on the benchmark's cifar10-valid curves after ``K_EPOCHS`` epochs."""
-    from nasbeff.tables.ground_truth import LearningCurves
+    from nasbeff.tables import LearningCurves
     from nasbeff.predictors import (AffineEnsemble, BestSeenValue, CurveExtrapolation, CurveSVR, LastSeenValue,
                                        cross_val_predict_by_arch, nb201_arch_features)
 
@@ -311,7 +311,7 @@ def published_values(indices: Sequence[int]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 def build_table(indices: Sequence[int], prox: pd.DataFrame, rank: pd.DataFrame | None) -> pd.DataFrame:
     """The per-arch scorer table written to ``benchmarks_data/nb201_cifar10_scorers.csv``."""
-    from nasbeff.tables.ground_truth import NB201Table
+    from nasbeff.tables import NB201Table
     from nasbeff.spaces.nb201 import is_cut_off
 
     gt = NB201Table()

@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 
 from nasbeff import proxies as P
-from nasbeff.data.loaders import CIFAR10_CLASSES, dataset_stats, read_image_tree, to_tensor
-from nasbeff.evaluation.correlation import correlation_table
+from nasbeff.data import CIFAR10_CLASSES, dataset_stats, read_image_tree, to_tensor
+from nasbeff.evaluation import correlation_table
 from nasbeff.spaces.nb201 import build_nb201_model, index_to_str, is_cut_off
 
 HERE = Path(__file__).resolve().parent

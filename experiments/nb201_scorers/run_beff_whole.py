@@ -38,7 +38,7 @@ def main() -> None:
     from nasbeff.runs import zc_protocol as cp
 
     from nasbeff import capacitance, proxies
-    from nasbeff.evaluation.correlation import rank_correlation
+    from nasbeff.evaluation import rank_correlation
     from nasbeff.spaces import build_nb201_model, is_cut_off
 
     torch.set_num_threads(1)

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from nasbeff.tables.ground_truth import NB201Table, shared_data_dir  # noqa: E402
+from nasbeff.tables import NB201Table, shared_data_dir  # noqa: E402
 from nasbeff.optimizers import (  # noqa: E402
     DEFAULT_BUDGETS, PROXY_COST_S, ArrayScorer, Trajectory, as_scorer, make_optimizer, make_scorer, summarize,
 )

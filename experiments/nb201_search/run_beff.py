@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasbeff.tables.ground_truth import NB201Table
+from nasbeff.tables import NB201Table
 from nasbeff.optimizers import PoolScorer, make_optimizer, run_seeds
 from nasbeff.spaces import index_to_str
 

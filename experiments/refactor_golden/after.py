@@ -51,7 +51,7 @@ def main() -> None:
     # used to get its last seen value under beff_pred (now NaN and flagged), and a cut-off arch
     # got a proxy-specific number (now every proxy's CANNOT_SCORE, -inf). Apply both doors to the
     # recorded rows and recompute the recorded table from them.
-    from nasbeff.evaluation.correlation import correlation_table
+    from nasbeff.evaluation import correlation_table
     from nasbeff.proxies import CANNOT_SCORE
     from nasbeff.spaces import is_cut_off
 

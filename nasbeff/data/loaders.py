@@ -293,6 +293,53 @@ def _tree_member(parts: tuple[str, ...]) -> tuple[str, str] | None:
     return parts[-3], parts[-2]
 
 
+def read_archive_members(path: str | os.PathLike, split: str = "train",
+                         classes: Sequence[str] = CIFAR10_CLASSES) -> list[tuple[bytes, int]]:
+    """The encoded images of ``split`` of a ``.tar.gz`` image tree (``<split>/<class>/<file>``), in the
+    archive's order, as ``(bytes, label)``: for drawing a few images without decoding the rest
+    (:func:`decode_images`). Only classes of ``classes`` are read."""
+    out = []
+    with tarfile.open(path, "r:gz") as tf:
+        for m in tf:
+            parts = m.name.split("/")
+            if m.isfile() and len(parts) >= 3 and parts[-3] == split and parts[-2] in classes:
+                out.append((tf.extractfile(m).read(), list(classes).index(parts[-2])))
+    return out
+
+
+def decode_images(raws: Sequence[bytes], what: str = "image") -> np.ndarray:
+    """Encoded images (JPEG, PNG, ...) as one ``N x H x W x 3`` uint8 array (RGB)."""
+    return np.stack([_decode_image(r, what) for r in raws])
+
+
+_FOLDER_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def read_image_folder(path: str | Path, size: int) -> tuple[ImageSet, ImageSet | None]:
+    """(train, test or None) from ``path/<class>/*`` or ``path/train/<class>/*`` (+ ``path/test/<class>/*``),
+    every image converted to RGB and resized to ``size`` x ``size``; classes are the sorted folder names."""
+    path = Path(path)
+    root = path / "train" if (path / "train").is_dir() else path
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise ValueError(f"{root}: need at least 2 class folders, found {len(classes)}")
+
+    def read(folder: Path) -> ImageSet:
+        images, labels = [], []
+        for c, name in enumerate(classes):
+            for f in sorted((folder / name).iterdir()) if (folder / name).is_dir() else []:
+                if f.suffix.lower() in _FOLDER_IMAGE_EXTS:
+                    with Image.open(f) as im:
+                        images.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
+                    labels.append(c)
+        if not images:
+            raise ValueError(f"{folder}: no images ({', '.join(_FOLDER_IMAGE_EXTS)}) in the class folders")
+        return ImageSet(np.stack(images).astype(np.uint8), np.array(labels, dtype=np.int64), tuple(classes))
+
+    test = read(path / "test") if root != path and (path / "test").is_dir() else None
+    return read(root), test
+
+
 def read_image_tree(path: str | os.PathLike, classes: Sequence[str] | None = None) -> dict[str, ImageSet]:
     """Read ``train|test/<class>/*.jpg|png`` from a folder or a ``.tar``/``.tar.gz`` of one.
 

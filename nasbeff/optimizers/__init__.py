@@ -1,4 +1,5 @@
-"""Search algorithms: architecture search by table lookup on any :class:`~nasbeff.spaces.SearchSpace` (default NAS-Bench-201;
+"""Search algorithms (imports :mod:`nasbeff.tables`, :mod:`nasbeff.spaces` and :mod:`nasbeff.proxies`
+only): architecture search by table lookup on any :class:`~nasbeff.spaces.SearchSpace` (default NAS-Bench-201;
 also NATS-Bench size): random search, regularized evolution (REA) and a zero-cost warm-up REA, with
 pluggable scorers and a simulated time budget.
 

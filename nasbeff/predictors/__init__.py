@@ -1,6 +1,9 @@
 """Final-accuracy predictors behind one scikit-learn protocol (:mod:`.base`): the paper's
 beta_eff predictor (:mod:`.beta_eff`), the learning-curve baselines (:mod:`.curves`) and the
-training-speed estimators TSE, TSE-E, TSE-EMA (:mod:`.tse`)."""
+training-speed estimators TSE, TSE-E, TSE-EMA (:mod:`.tse`).
+
+Fit on curves, predict: they need no training code. Imports numpy, scipy and scikit-learn, and of
+nasbeff only :mod:`nasbeff.spaces` (the SVR's arch encoding)."""
 
 from .base import (
     CurvePredictor,

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..core.capacitance import capacitance
-from . import register
+from .registry import register
 from ._common import (
     CONSTANT_OUTPUT,
     Batch,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import register
+from .registry import register
 from ._common import Batch, LossFn, work_copy
 
 

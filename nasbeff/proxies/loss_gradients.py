@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import register_group
+from .registry import register_group
 from ._common import (
     CONSTANT_OUTPUT,
     Batch,

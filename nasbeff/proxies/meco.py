@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register
+from .registry import register
 from ._common import Batch, LossFn, check_finite, first_batch, work_copy
 
 

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from . import register
+from .registry import register
 from ._common import CONSTANT_OUTPUT, Batch, LossFn, check_finite, first_batch, is_constant_over_batch, work_copy
 
 

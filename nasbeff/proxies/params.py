@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from . import register
+from .registry import register
 from ._common import Batch, LossFn
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from . import register
+from .registry import register
 from ._common import Batch, LossFn, strip_bn, weight_layers, work_copy
 
 _LOG2_SAFE = 900.0  # keep |log2| of activations/gradients well inside float64's +-1022

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
-from . import register_group
+from .registry import register_group
 from ._common import CONSTANT_OUTPUT, Batch, LossFn, check_finite, first_batch, is_constant_over_batch, prepared_copy
 
 NAMES = ("vkdnw", "vkdnw_dim", "vkdnw_single")

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
-from . import register
+from .registry import register
 from ._common import CONSTANT_OUTPUT, Batch, LossFn, check_finite, work_copy
 
 FeaturesFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]

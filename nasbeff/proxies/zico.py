@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from . import register
+from .registry import register
 from ._common import CONSTANT_OUTPUT, Batch, LossFn, forward_loss_grads, is_constant_over_batch, work_copy
 
 

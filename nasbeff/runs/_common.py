@@ -1,22 +1,20 @@
-"""Helpers shared by the run modules: index and name lists, output paths, CSV rows, progress."""
+"""Helpers shared by the run modules: name lists, samples, output paths, devices, progress, the errors
+the CLI shows as one line (arch index lists come from :mod:`nasbeff.spaces`, CSV files from
+:mod:`nasbeff.store`)."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import errno
-import math
 import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 
-from ..store import atomic_write
-
-NUM_NB201_ARCHS = 15625
+from ..spaces import NUM_NB201_ARCHS, parse_indices, sample_from_pool  # noqa: F401 - re-exported for the runs
+from ..store import read_csv, to_float, write_csv  # noqa: F401 - re-exported for the runs
 
 Progress = Callable[[int, int, str], None]
 """``on_progress(done, total, label)``: units finished so far, units in all, what runs now."""
@@ -24,27 +22,6 @@ Progress = Callable[[int, int, str], None]
 
 def no_progress(done: int, total: int, label: str) -> None:
     """The default progress callback: nothing."""
-
-
-def parse_indices(spec: str, n: int = NUM_NB201_ARCHS, what: str = "--archs") -> list[int]:
-    """'0-199' / '0,5,9' / '0-9,20-29' -> sorted unique indices in 0..n-1."""
-    out: set[int] = set()
-    try:
-        for part in spec.split(","):
-            part = part.strip()
-            if "-" in part:
-                a, b = part.split("-")
-                out.update(range(int(a), int(b) + 1))
-            elif part:
-                out.add(int(part))
-    except ValueError:
-        raise ValueError(f"bad {what} {spec!r}: use ranges and lists like 0-199 or 0,5,9") from None
-    bad = [i for i in out if not 0 <= i < n]
-    if bad:
-        raise ValueError(f"arch indices must lie in 0..{n - 1}, got {sorted(bad)[:5]}")
-    if not out:
-        raise ValueError(f"{what} {spec!r} selects no arch")
-    return sorted(out)
 
 
 def parse_names(spec: str | Sequence[str], what: str, allowed: Sequence[str] | None = None) -> tuple[str, ...]:
@@ -61,19 +38,10 @@ def parse_names(spec: str | Sequence[str], what: str, allowed: Sequence[str] | N
     return tuple(names)
 
 
-def sample_archs(pool: Sequence[int], n: int | None, seed: int) -> list[int]:
-    """A seeded sample of ``n`` archs from ``pool`` (all of it when n is None), sorted."""
-    pool = list(pool)
-    if n is None or n >= len(pool):
-        return sorted(pool)
-    rng = np.random.default_rng(seed)
-    return sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
-
-
 def check_sample(n: int | None, pool_size: int, option: str = "--sample", pool: str = "--archs") -> None:
     """One line when a sample of ``n`` archs (0 or None: all) asks for more than the ``pool_size`` archs
     it is drawn from: ``--sample 500 is larger than the 200 archs of --archs``. Call it in a config,
-    before any work (:func:`sample_archs` itself quietly takes the whole pool)."""
+    before any work (:func:`sample_from_pool` itself quietly takes the whole pool)."""
     if n and n > pool_size:
         raise ValueError(f"{option} {n} is larger than the {pool_size:,} archs of {pool}")
 
@@ -186,41 +154,6 @@ def check_device(device: str) -> str:
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {device}: MPS is not available on this machine")
     return device
-
-
-def write_csv(rows: Sequence[dict], path: str | os.PathLike, float_spec: str = ".6g") -> None:
-    """Rows as CSV, all-or-nothing (:func:`nasbeff.store.atomic_write`); floats formatted with ``float_spec`` (6 significant
-    digits; ``.17g`` round-trips a double exactly)."""
-    with atomic_write(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["index"])
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (format(v, float_spec) if isinstance(v, float) else v) for k, v in r.items()})
-
-
-def read_csv(path: Path, what: str = "CSV") -> tuple[list[str], list[dict[str, str]]]:
-    """(field names, rows) of a text CSV; a missing, binary or malformed file is one line naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} not found")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            fields = list(reader.fieldnames or [])
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"{what} {path} is not a text CSV file ({type(exc).__name__})") from None
-    if any("\x00" in name for name in fields):
-        raise ValueError(f"{what} {path} is not a text CSV file (it holds NUL bytes)")
-    return fields, rows
-
-
-def to_float(v: str | None) -> float:
-    """A CSV cell as float (NaN for empty, 'None' or non-numeric cells)."""
-    try:
-        return float(v) if v not in (None, "", "None") else math.nan
-    except ValueError:
-        return math.nan
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -24,7 +24,7 @@ from typing import Literal
 from ..executors.backends import check_backend, make_backend
 from ..store import ResultStore
 from ..training.nb201_study import BetaVariant, StudyConfig, StudyData, load_study_data, run_key, summarize_curve, train_arch
-from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_archs, write_csv
+from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_from_pool, write_csv
 from .results_csv import join_scores, merge_curves, read_curves
 
 LEASE_INTERVAL_S = 10.0
@@ -91,7 +91,7 @@ class RankConfig:
 
     @property
     def indices(self) -> list[int]:
-        return sample_archs(self.archs, self.sample or None, self.sample_seed)
+        return sample_from_pool(self.archs, self.sample or None, self.sample_seed)
 
     def worker_threads(self) -> int:
         """torch threads per unit: as given; 0 means torch's default in one process, 1 per worker."""

@@ -28,7 +28,7 @@ import torch
 
 from ..executors.backends import check_backend, make_backend
 from ..store import ResultStore, RunKey, config_hash, read_units_csv
-from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_archs, write_csv
+from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_from_pool, write_csv
 
 LEASE_INTERVAL_S = 10.0
 
@@ -270,7 +270,7 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
     per arch with a stored value, from the store, with the aggregate columns (see the module docstring)."""
     from ..spaces import nb201_channels
 
-    indices = sample_archs(cfg.archs, cfg.sample or None, cfg.sample_seed)
+    indices = sample_from_pool(cfg.archs, cfg.sample or None, cfg.sample_seed)
     channels = nb201_channels(cfg.init_channels, cfg.cells)
     names = cfg.base_proxies
     batch_data, dataset = proxy_batches(cfg.data, cfg.batches, cfg.batch_size, cfg.seed)  # bad data: before the store

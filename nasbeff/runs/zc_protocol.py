@@ -9,15 +9,13 @@ and ``zico`` (two batches of 64).
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import proxies
-from ..data.loaders import CIFAR10_CLASSES
+from ..data import CIFAR10_CLASSES, decode_images, read_archive_members
 from ..spaces.nb201 import build_nb201_model
 
 BIG_BATCH = frozenset({"naswot", "naswot_v1"})  # 128 samples
@@ -26,23 +24,16 @@ STD = (0.2470, 0.2435, 0.2616)
 
 
 def load_train_jpegs(tar_path: str | Path) -> list[tuple[bytes, int]]:
-    """All CIFAR-10 train JPEGs of ``cifar10_jpeg.tar.gz`` as (bytes, label), in tar order."""
-    out = []
-    with tarfile.open(tar_path, "r:gz") as tf:
-        for m in tf:
-            parts = m.name.split("/")
-            if m.isfile() and len(parts) >= 3 and parts[-3] == "train" and parts[-2] in CIFAR10_CLASSES:
-                out.append((tf.extractfile(m).read(), CIFAR10_CLASSES.index(parts[-2])))
-    return out
+    """All CIFAR-10 train JPEGs of ``cifar10_jpeg.tar.gz`` as (bytes, label), in tar order
+    (:func:`nasbeff.data.read_archive_members`)."""
+    return read_archive_members(tar_path, "train", CIFAR10_CLASSES)
 
 
 def make_batch(jpegs: list[tuple[bytes, int]], n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images drawn with ``seed`` (without replacement), decoded and normalised."""
-    from PIL import Image
-
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (MEAN, STD))
     idx = np.random.default_rng(seed).choice(len(jpegs), size=n, replace=False)
-    imgs = np.stack([np.asarray(Image.open(io.BytesIO(jpegs[i][0])).convert("RGB")) for i in idx])
+    imgs = decode_images([jpegs[i][0] for i in idx], "CIFAR-10 train JPEG")
     x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(255.0)
     return (x - mean) / std, torch.tensor([jpegs[i][1] for i in idx], dtype=torch.long)
 

@@ -32,14 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.loaders import ImageSet, DeviceBatches, load_dataset, load_digits, stratified_split, stratified_subset
+from ..data.loaders import ImageSet, DeviceBatches, load_dataset, load_digits, stratified_split, stratified_subset, read_image_folder
 from ..training.loop import EarlyTrainer, EpochRecord, TrainConfig, beta_subset
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)  # airplane, automobile, bird, cat, deer
 TARGETS = ("cifar10-5to9", "digits", "digits-noisy")
 #: training images a target's train + valid come from
 TARGET_POOLS = {"cifar10-5to9": 25_000, "digits": 1_347, "digits-noisy": 1_347}
-_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -118,33 +117,6 @@ def svhn_like(data: ImageSet, seed: int) -> ImageSet:
                                                         dtype=torch.float32)
     out = img.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
     return ImageSet(out, data.labels, data.classes)
-
-
-def read_image_folder(path: str | Path, size: int) -> tuple[ImageSet, ImageSet | None]:
-    """(train, test or None) from ``path/<class>/*`` or ``path/train/<class>/*`` (+ ``path/test/<class>/*``),
-    every image converted to RGB and resized to ``size`` x ``size``; classes are the sorted folder names."""
-    from PIL import Image
-
-    path = Path(path)
-    root = path / "train" if (path / "train").is_dir() else path
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if len(classes) < 2:
-        raise ValueError(f"{root}: need at least 2 class folders, found {len(classes)}")
-
-    def read(folder: Path) -> ImageSet:
-        images, labels = [], []
-        for c, name in enumerate(classes):
-            for f in sorted((folder / name).iterdir()) if (folder / name).is_dir() else []:
-                if f.suffix.lower() in _IMAGE_EXTS:
-                    with Image.open(f) as im:
-                        images.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
-                    labels.append(c)
-        if not images:
-            raise ValueError(f"{folder}: no images ({', '.join(_IMAGE_EXTS)}) in the class folders")
-        return ImageSet(np.stack(images).astype(np.uint8), np.array(labels, dtype=np.int64), tuple(classes))
-
-    test = read(path / "test") if root != path and (path / "test").is_dir() else None
-    return read(root), test
 
 
 def load_source(data: str | Path, train_size: int, test_size: int = 0, seed: int = 0) -> SplitData:

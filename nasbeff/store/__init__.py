@@ -60,10 +60,16 @@ Design (see also the tests in ``tests/test_store.py``):
 * **Non-finite metrics.** NaN and +-inf (a diverged run) are stored as JSON ``null`` rather than
   rejected, so a long study does not die on one bad architecture; they come back as ``None``
   from :meth:`ResultStore.rows`, as an empty CSV cell and as NaN in :meth:`to_dataframe`.
+
+Modules: :mod:`.records` (keys, rows, hashing, errors), :mod:`.database` (opening the file),
+:mod:`.lease` (one run per store), :mod:`.results` (:class:`ResultStore`), :mod:`.atomic` and
+:mod:`.csv_files` (all-or-nothing files). Imports the standard library only (pandas on demand):
+nothing else of nasbeff, so a worker can load it without torch.
 """
 
 
 from .atomic import atomic_write
+from .csv_files import read_csv, to_float, write_csv
 from .database import open_in_this_process
 from .lease import Lease
 from .records import (APPLICATION_ID, KEY_FIELDS, NO_EPOCH, SCHEMA_VERSION, ConflictError, NotAStoreError, RunKey,
@@ -73,4 +79,5 @@ from .results import ResultStore
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "NO_EPOCH", "KEY_FIELDS", "RunKey", "is_gzip_path", "read_units_csv",
            "is_timing_metric", "StoredRow", "ResultStore", "Lease", "StoreError", "NotAStoreError", "StoreCorruptError",
-           "StoreBusyError", "ConflictError", "canonical_json", "config_hash", "atomic_write", "open_in_this_process"]
+           "StoreBusyError", "ConflictError", "canonical_json", "config_hash", "atomic_write", "open_in_this_process", "read_csv", "to_float",
+           "write_csv"]

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..runs._common import sample_archs
+from ..spaces import sample_from_pool
 from .nb201_study import BetaVariant, StudyConfig
 
 NB201_LAST = 15624
@@ -35,7 +35,7 @@ def draw_test_sample(n: int, seed: int, lo: int = 200, hi: int = NB201_LAST) -> 
     """A seeded sample of ``n`` distinct arch indices from ``lo..hi`` (sorted)."""
     if not 0 <= lo <= hi <= NB201_LAST or not 1 <= n <= hi - lo + 1:
         raise ValueError(f"cannot draw {n} archs from {lo}..{hi} (indices lie in 0..{NB201_LAST})")
-    return sample_archs(range(lo, hi + 1), n, seed)
+    return sample_from_pool(range(lo, hi + 1), n, seed)
 
 
 @dataclass(frozen=True)
