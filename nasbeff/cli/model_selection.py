@@ -1,5 +1,5 @@
 """CLI of pre-trained model selection: ``nasbeff zoo list``, ``nasbeff zoo pretrain`` and
-``nasbeff select`` (registered on :data:`nasbeff.cli.commands.app` by one import at the end of cli.py).
+``nasbeff select`` (registered on :data:`nasbeff.cli.app.app` when :mod:`nasbeff.cli` imports this module).
 
 Every option left out takes its value from ``--config`` (a JSON file: ``{"pretrain": {...},
 "select": {...}, "targets": {"<target>": {...}}}``, keys named as the config dataclasses' fields)
