@@ -18,7 +18,7 @@ from nasbeff.cli import app
 from nasbeff.core.probe import attach_probe
 from nasbeff.runs.pretrain import PretrainConfig, run_pretrain
 from nasbeff.runs.select import SelectConfig, run_select
-from nasbeff.selection.finetune import load_target, selection_table
+from nasbeff.selection import load_target, selection_table
 from nasbeff.store import ResultStore, StoreError
 
 runner = CliRunner()
@@ -252,7 +252,7 @@ def test_digits_target_is_upsampled_to_32px_rgb_with_disjoint_splits():
 
 
 def test_digits_noisy_target_is_a_fixed_svhn_like_shift_with_a_larger_test_set():
-    from nasbeff.selection.finetune import load_target
+    from nasbeff.selection import load_target
 
     a, b = load_target("digits-noisy", None), load_target("digits-noisy", None)
     assert [len(s) for s in (a.train, a.valid, a.test)] == [398, 300, 1099]  # 1,797 digits in all

@@ -5,9 +5,9 @@ ceiling and the cost per model of each method (the paper's Supplementary Table S
     python experiments/model_selection/table1.py [--out experiments/model_selection/results.md]
 
 Reads ``benchmarks_data/model_selection_<target>.csv`` for each target that exists (``cifar10``,
-``digits``); everything is computed by :func:`nasbeff.selection.finetune.selection_table` (Spearman and
+``digits``); everything is computed by :func:`nasbeff.selection.selection_table` (Spearman and
 Kendall over models, percentile bootstrap over models, 2,000 resamples, seed 0) and
-:func:`nasbeff.selection.finetune.noise_ceiling`.
+:func:`nasbeff.selection.noise_ceiling`.
 """
 
 from __future__ import annotations

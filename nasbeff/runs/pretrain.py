@@ -97,7 +97,7 @@ class PretrainJob:
     device: str = "cpu"
 
     def __call__(self, name: str) -> dict:
-        from ..selection.finetune import Feeder, load_source
+        from ..selection import Feeder, load_source
         from ..training.loop import EarlyTrainer, TrainConfig, accuracy
         from ..selection.zoo import build, entry, file_sha256
 

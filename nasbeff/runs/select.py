@@ -37,7 +37,7 @@ class SelectConfig:
     """What to fine-tune, on which target, how, and where (validated before any data is loaded).
     ``models``: names in the zoo manifest (``<zoo>/manifest.json``; default all of them) or
     ``name=path`` for a user's own weights (a zoo name or ``tv:<torchvision model>``). Sizes 0
-    take the target's defaults (:func:`nasbeff.selection.finetune.load_target`)."""
+    take the target's defaults (:func:`nasbeff.selection.load_target`)."""
 
     zoo: Path = Path("runs/zoo")
     models: tuple[str, ...] = ()
@@ -65,7 +65,7 @@ class SelectConfig:
     results: Path | None = None
 
     def __post_init__(self) -> None:
-        from ..selection.finetune import TARGET_POOLS, TARGETS
+        from ..selection import TARGET_POOLS, TARGETS
         from ..selection.zoo import entry
 
         if self.target not in TARGETS and not Path(self.target).is_dir():
@@ -132,7 +132,7 @@ class SelectConfig:
 
 
 def _target_name(cfg: SelectConfig) -> str:
-    from ..selection.finetune import TARGETS
+    from ..selection import TARGETS
 
     return cfg.target if cfg.target in TARGETS else Path(cfg.target).name
 
@@ -146,7 +146,7 @@ _DATA: dict[str, object] = {}  # per worker process: the target's images, loaded
 
 
 def _target(cfg: SelectConfig):
-    from ..selection.finetune import load_target
+    from ..selection import load_target
 
     h = config_hash(cfg.training())
     if h not in _DATA:
@@ -157,7 +157,7 @@ def _target(cfg: SelectConfig):
 
 
 def _feeder(cfg: SelectConfig, model: str, seed: int):
-    from ..selection.finetune import Feeder
+    from ..selection import Feeder
     from ..selection.zoo import entry
 
     e = entry(model)
@@ -178,7 +178,7 @@ class SelectJob:
     def __call__(self, unit: tuple[str, int]) -> tuple[str, int] | None:
         from ..training.checkpoint import UnitCheckpoint
         from ..core.probe import attach_probe
-        from ..selection.finetune import finetune, finetune_config
+        from ..selection import finetune, finetune_config
         from ..training.loop import EarlyTrainer, accuracy
         from ..selection.zoo import load_weights
 
@@ -233,7 +233,7 @@ class SelectResult:
 
 def _transfer(cfg: SelectConfig, st: ResultStore, model: str, sha: str) -> dict:
     """LogME / LEEP / NCE of the pre-trained ``model`` (stored once, epoch-free)."""
-    from ..selection.finetune import transfer_scores
+    from ..selection import transfer_scores
     from ..selection.zoo import load_weights
 
     key = _key(cfg, model, sha, 0, "transfer")
@@ -247,7 +247,7 @@ def _transfer(cfg: SelectConfig, st: ResultStore, model: str, sha: str) -> dict:
 
 
 def _runs(cfg: SelectConfig, st: ResultStore, shas: dict) -> list:
-    from ..selection.finetune import Run
+    from ..selection import Run
 
     out = []
     for model in shas:
@@ -264,7 +264,7 @@ def _runs(cfg: SelectConfig, st: ResultStore, shas: dict) -> list:
 def run_select(cfg: SelectConfig, on_progress: Progress = no_progress) -> SelectResult:
     """Fine-tune every (model, seed) not finished yet, score the pre-trained models, then (when
     every unit is done) one row per model, the Table-1 comparison and the figures."""
-    from ..selection.finetune import noise_ceiling, selection_figures, selection_rows, selection_table
+    from ..selection import noise_ceiling, selection_figures, selection_rows, selection_table
     from ..selection.zoo import entry, file_sha256
 
     weights = cfg.weights()
