@@ -154,7 +154,7 @@ def test_score_aggregates_shared_passes_and_chunks(tmp_path):
     (["--proxies", "rank:meco+nope"], "unknown proxy 'nope'"),
     (["--proxies", "rank:meco+"], "has an empty scorer name"),
     (["--time-limit", "-1"], "--time-limit must be >= 0"),
-    (["--proxies", "zico"], "zico needs --batches >= 2"),
+    (["--proxies", "zico", "--batches", "1"], "zico needs --batches >= 2"),
     (["--archs", "0-99999"], "0..15624"),
     (["--backend", "spark"], "--backend must be one of local, ray"),
     (["--device", "cuda:7" if __import__("torch").cuda.is_available() else "cuda"], "not available"),

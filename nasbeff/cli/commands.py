@@ -136,8 +136,9 @@ def rank(
     placement: str | None = _opt("head: the frozen NCP replaces the head (paper); side: it observes (head)."),
     mode: str | None = _opt("beta_eff mode: local or hessian (local)."),
     extra_beta_samples: str = typer.Option("", help="Also record beta_eff on these sample sizes, e.g. 128,2048."),
-    beff_variant: str = typer.Option("epochs", help="beta_eff predictor: source[,transform[,regression[,t0]]], e.g. "
-                                     "points,signlog,huber,bic."),
+    beff_variant: str = typer.Option("", help="beta_eff predictor: source[,transform[,regression[,t0]]], e.g. "
+                                     "points,signlog,huber,bic (default: the --protocol's own, "
+                                     "points,identity,bayes,bic for cpu and gpu; epochs without a protocol)."),
     all_variants: bool = typer.Option(False, help="Add a beff_<variant> column for every predictor variant."),
     seed: int | None = _opt("Training seed: init, batches, probe (0)."),
     device: str = typer.Option("cpu", help="torch device (with --backend ray and cuda, each task asks for one GPU)."),
@@ -189,9 +190,14 @@ def rank(
 
 @app.command()
 def score(
-    data: str = typer.Option(..., help="Images for the proxies: 'digits' (embedded 8x8, no download) or CIFAR-10 "
-                                       "(a cifar-10-batches-py folder, an image tree, or a .tar/.tar.gz of one; "
-                                       "seeded images of the 25k train half)."),
+    data: str = typer.Option(..., help="Images of --dataset for the proxies: CIFAR-10 as a cifar-10-batches-py "
+                                       "folder, an image tree or a .tar/.tar.gz of one (seeded images of the 25k "
+                                       "train half), or 'digits' (embedded 8x8, no download); CIFAR-100 as a "
+                                       "cifar-100-python folder or an .npz of images + labels (e.g. "
+                                       "../shared/data/cifar100/cifar100_5000_uint8.npz)."),
+    dataset: str = typer.Option("cifar10", help="Whose images, classes (the network's head) and statistics: "
+                                                "cifar10, cifar100 or imagenet16-120 (aliases of nasbeff.data); the "
+                                                "default --truth follows (c10_test, c100_test, in16_test)."),
     archs: str = typer.Option("0-9", help="NB201 arch indices: ranges/lists like 0-199 or 0,5,9."),
     sample: int = ARCH_SAMPLE,
     sample_seed: int = SAMPLE_SEED,
@@ -199,7 +205,8 @@ def score(
                                 "(nasbeff.proxies.available(); any case, e.g. MeCo) and rank aggregates (rank:a+b, "
                                 "meanrank:a+b: ranked within the archs of --out that have every part)."),
     batch_size: int = typer.Option(64, help="Images per batch."),
-    batches: int = typer.Option(1, help="Number of batches (zico needs >= 2; others use the first)."),
+    batches: int = typer.Option(0, help="Number of batches (0 = what the proxies need: 2 with zico, else 1; "
+                                        "others use the first)."),
     init_channels: int = typer.Option(16, help="Channels C of the first stage (NB201: 16)."),
     cells: int = typer.Option(5, help="Cells N per stage (NB201: 5)."),
     store: Path = typer.Option(Path("runs/scores.sqlite"), help="Result store (SQLite); re-runs resume from it."),
@@ -235,7 +242,7 @@ def score(
 
     with _errors(debug):
         names = parse_names(",".join(canonical_name(n) for n in proxies.split(",")), "--proxies")  # MeCo -> meco
-        cfg = ScoreConfig(data=data, archs=tuple(parse_indices(archs)), proxies=names,
+        cfg = ScoreConfig(data=data, dataset=dataset, archs=tuple(parse_indices(archs)), proxies=names,
                           sample=sample, sample_seed=sample_seed, batch_size=batch_size, batches=batches,
                           init_channels=init_channels, cells=cells, store=store, out=out, seed=seed, device=device,
                           threads=_unit_threads(threads, workers, backend), workers=workers, backend=backend,

@@ -293,6 +293,29 @@ def _tree_member(parts: tuple[str, ...]) -> tuple[str, str] | None:
     return parts[-3], parts[-2]
 
 
+def read_npz_images(path: str | os.PathLike) -> ImageSet:
+    """An ``.npz`` of ``images`` (uint8, N x H x W x 3) and ``labels`` (N integers), optionally with
+    the class names in ``label_names`` / ``fine_label_names`` (the shared CIFAR-100 file's format)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = set(f.files)
+            if not {"images", "labels"} <= files:
+                raise DataFormatError(f"{path}: an images .npz needs arrays 'images' and 'labels', it has "
+                                      f"{sorted(files)}")
+            images, labels = f["images"], f["labels"]
+            names = next((f[k] for k in ("label_names", "fine_label_names", "classes") if k in files), None)
+    except (OSError, ValueError, zlib.error) as exc:
+        raise DataFormatError(f"{path}: not a readable .npz ({_reason(exc)})") from None
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise DataFormatError(f"{path}: 'images' must be uint8 N x H x W x 3, got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataFormatError(f"{path}: 'labels' must hold one integer per image, got shape {labels.shape}")
+    n_classes = int(labels.max()) + 1 if len(labels) else 0
+    classes = tuple(str(c) for c in names) if names is not None else tuple(str(i) for i in range(n_classes))
+    return ImageSet(np.ascontiguousarray(images), labels.astype(np.int64), classes)
+
+
 def read_archive_members(path: str | os.PathLike, split: str = "train",
                          classes: Sequence[str] = CIFAR10_CLASSES) -> list[tuple[bytes, int]]:
     """The encoded images of ``split`` of a ``.tar.gz`` image tree (``<split>/<class>/<file>``), in the

@@ -197,22 +197,24 @@ def stored_curves(st: ResultStore, indices: list[int], study: StudyConfig) -> di
     return out
 
 
-def build_rank_config(protocol: str, preregistered: Path | None, given: dict, variant: str = "epochs",
+def build_rank_config(protocol: str, preregistered: Path | None, given: dict, variant: str = "",
                       **rank: object) -> RankConfig:
     """The :class:`RankConfig` of the CLI's options: study values from ``protocol`` with the
     ``given`` ones (None = not given) on top; or, with ``preregistered``, everything the committed
     test config fixes (archs, study, predictor variant; any study option given is refused) and its
-    git blob hash for the rows (:func:`nasbeff.training.prereg.load_test_config`)."""
-    from ..training.protocols import study_config
+    git blob hash for the rows (:func:`nasbeff.training.prereg.load_test_config`). ``variant`` ''
+    is the protocol's own predictor (:data:`nasbeff.training.protocols.PROTOCOL_VARIANTS`)."""
+    from ..training.protocols import protocol_variant, study_config
 
     if preregistered is None:
-        return RankConfig(study=study_config(protocol, **given), variant=BetaVariant.parse(variant), **rank)
+        spec = variant or protocol_variant(protocol)
+        return RankConfig(study=study_config(protocol, **given), variant=BetaVariant.parse(spec), **rank)
     from ..training.prereg import load_test_config
 
     clash = sorted(k for k, v in given.items() if v is not None)
-    if clash or protocol or variant != "epochs" or rank.get("sample"):
+    if clash or protocol or variant or rank.get("sample"):
         names = [f"--{k.replace('_', '-')}" for k in clash] + (["--protocol"] if protocol else []) + \
-            (["--beff-variant"] if variant != "epochs" else []) + (["--sample"] if rank.get("sample") else [])
+            (["--beff-variant"] if variant else []) + (["--sample"] if rank.get("sample") else [])
         raise ValueError(f"--preregistered fixes the archs, protocol and predictor: drop {', '.join(names)}")
     test, blob = load_test_config(preregistered)
     rank = {**rank, "archs": test.archs}

@@ -40,11 +40,12 @@ class ScoreConfig:
 
     data: str
     archs: tuple[int, ...]
+    dataset: str = "cifar10"  # whose images (from --data), classes and statistics; the truth follows
     proxies: tuple[str, ...] = ("naswot", "synflow", "snip", "grad_norm", "params")
     sample: int = 0
     sample_seed: int = 0
     batch_size: int = 64
-    batches: int = 1
+    batches: int = 0  # 0: what the proxies need (2 with zico, else 1)
     init_channels: int = 16
     cells: int = 5
     store: Path = Path("runs/scores.sqlite")
@@ -69,10 +70,14 @@ class ScoreConfig:
         self.base_proxies  # noqa: B018 - KeyError listing the available names, ValueError for a bad aggregate
         if self.time_limit < 0:
             raise ValueError(f"--time-limit must be >= 0 minutes, got {self.time_limit}")
+        if self.batches == 0:  # the default: what the listed proxies need
+            object.__setattr__(self, "batches", 2 if "zico" in self.base_proxies else 1)
         if "zico" in self.base_proxies and self.batches < 2:
-            raise ValueError("zico needs --batches >= 2")
-        if self.batch_size < 2 or self.batches < 1:
-            raise ValueError("need --batch-size >= 2 and --batches >= 1")
+            raise ValueError(f"zico needs --batches >= 2, got {self.batches}")
+        if self.batch_size < 2:
+            raise ValueError(f"--batch-size must be >= 2, got {self.batch_size}")
+        if self.batches < 1:
+            raise ValueError(f"--batches must be >= 1 (0: what the proxies need), got {self.batches}")
         if self.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if self.workers < 1:
@@ -86,8 +91,14 @@ class ScoreConfig:
         if not self.archs:
             raise ValueError("no arch to score")
         check_sample(self.sample, len(self.archs))
+        from ..data import canonical_dataset
+
+        ds = canonical_dataset(self.dataset, SCORE_DATASETS)
+        if self.data == "digits" and ds not in ("cifar10", "cifar10-valid"):
+            raise ValueError(f"--data digits is scikit-learn's digits, not {ds} images: give --data {IMAGES_HINT[ds]}")
+        object.__setattr__(self, "dataset", "digits" if self.data == "digits" else ds)
         if self.data != "digits" and not Path(self.data).exists():
-            raise FileNotFoundError(f"--data {self.data} does not exist (give a CIFAR-10 folder or tar, or 'digits')")
+            raise FileNotFoundError(f"--data {self.data} does not exist: --dataset {ds} needs {IMAGES_HINT[ds]}")
         check_writable(self.store, "--store")
         check_writable(self.out, "--out")
         if self.results is not None:
@@ -102,10 +113,10 @@ class ScoreConfig:
             # a --shared or NASBEFF_SHARED_DATA given but pointing nowhere is an error (check_truth, shared_data_dir)
             where = self.shared if self.shared is not None else shared_data_dir()
             found = where is not None and (self.shared is not None or (Path(where) / GROUND_TRUTH_CSV).is_file())
-            object.__setattr__(self, "truth", DEFAULT_TRUTH if found else "")
+            object.__setattr__(self, "truth", DEFAULT_TRUTHS.get(self.dataset, DEFAULT_TRUTH) if found else "")
             object.__setattr__(self, "_truth_missing", not found)
         if self.truth:
-            check_truth(self.truth, self.shared, "digits" if self.data == "digits" else "cifar10-valid")
+            check_truth(self.truth, self.shared, self.dataset)
 
     @property
     def aggregates(self) -> dict[str, list[str]]:
@@ -217,6 +228,20 @@ class ScoreResult:
 
 
 DEFAULT_TRUTH = "c10_test"
+#: The NB201 test-accuracy column of each dataset (what the papers' tables correlate against).
+DEFAULT_TRUTHS = {"cifar10": "c10_test", "cifar10-valid": "c10_test", "digits": "c10_test", "cifar100": "c100_test",
+                  "imagenet16-120": "in16_test"}
+#: Datasets ``score`` reads images of, and what ``--data`` must be for each.
+SCORE_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120")
+IMAGES_HINT = {
+    "cifar10": "CIFAR-10 images: a cifar-10-batches-py folder, a train|test/<class>/ image tree or a .tar(.gz) of "
+               "either (e.g. ../shared/data/cifar10/cifar10_jpeg.tar.gz), or 'digits'",
+    "cifar100": "CIFAR-100 images: a cifar-100-python folder or an .npz of images + labels "
+                "(e.g. ../shared/data/cifar100/cifar100_5000_uint8.npz)",
+    "imagenet16-120": "ImageNet16-120 images: the folder of its train_data_batch_* files or an .npz of images + "
+                      "labels (none exist on a machine without them: this dataset cannot be scored here)",
+}
+IMAGES_HINT["cifar10-valid"] = IMAGES_HINT["cifar10"]
 
 
 def check_truth(truth: str, shared: Path | None, images: str) -> None:
@@ -235,22 +260,33 @@ def check_truth(truth: str, shared: Path | None, images: str) -> None:
         accs = [c for c in table.columns if column_dataset(c) and ("test" in c or "valid" in c)]
         raise ValueError(f"--truth {truth!r} is not a column of the NB201 table; accuracies: {', '.join(accs)}")
     ds = column_dataset(truth)
-    cifar10 = ("cifar10", "cifar10-valid")
-    if ds is not None and (ds in cifar10) != (images in (*cifar10, "digits")):
-        raise ValueError(f"--truth {truth} is measured on {ds} but the proxies see {images} images: compare with a "
-                         "CIFAR-10 column (c10_test, c10_valid) or give that dataset's images")
+    family = {"cifar10-valid": "cifar10", "digits": "cifar10"}
+    if ds is not None and family.get(ds, ds) != family.get(images, images):
+        raise ValueError(f"--truth {truth} is measured on {ds} but the proxies see {images} images: compare with "
+                         f"{images}'s column ({DEFAULT_TRUTHS.get(images, DEFAULT_TRUTH)}) or give {ds}'s images")
 
 
-def proxy_batches(data: str, n_batches: int, batch_size: int, seed: int):
-    """(batches, dataset name): ``n_batches`` seeded batches of training images, normalised."""
-    from ..data.loaders import NORMALIZATION, load_dataset, load_digits, to_tensor
+NUM_CLASSES = {"digits": 10, "cifar10-valid": 10, "cifar100": 100, "imagenet16-120": 120}
 
-    if data == "digits":
+
+def proxy_batches(data: str, n_batches: int, batch_size: int, seed: int, dataset: str = "cifar10"):
+    """(batches, dataset name of the store key): ``n_batches`` seeded batches of ``dataset``'s training
+    images from ``data`` (CIFAR-10: the 25k train half of ``cifar10-valid``; an ``.npz`` of images +
+    labels: all of its images), normalised with that dataset's statistics."""
+    from ..data import canonical_dataset
+    from ..data.loaders import NORMALIZATION, load_dataset, load_digits, read_npz_images, to_tensor
+
+    ds = "digits" if data == "digits" else canonical_dataset(dataset, SCORE_DATASETS)
+    name = "cifar10-valid" if ds == "cifar10" else ds
+    if ds == "digits":
         train, _ = load_digits(seed=0)
-        name = "digits"
+    elif str(data).endswith(".npz"):
+        train = read_npz_images(data)
     else:
-        train = load_dataset("cifar10-valid", Path(data), "train")
-        name = "cifar10-valid"
+        train = load_dataset(name, Path(data), "train")
+    if name != "digits" and len(train.classes) > NUM_CLASSES[name]:
+        raise ValueError(f"--data {data} holds {len(train.classes)} classes, more than {name}'s {NUM_CLASSES[name]}: "
+                         "is it another dataset's images?")
     need = n_batches * batch_size
     if need > len(train):
         raise ValueError(f"--batches x --batch-size = {need} exceeds the {len(train)} training images of {name}")
@@ -273,11 +309,11 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
     indices = sample_from_pool(cfg.archs, cfg.sample or None, cfg.sample_seed)
     channels = nb201_channels(cfg.init_channels, cfg.cells)
     names = cfg.base_proxies
-    batch_data, dataset = proxy_batches(cfg.data, cfg.batches, cfg.batch_size, cfg.seed)  # bad data: before the store
+    batch_data, dataset = proxy_batches(cfg.data, cfg.batches, cfg.batch_size, cfg.seed, cfg.dataset)  # before the store
     with discard_unused_new_store(cfg.store), ResultStore(cfg.store) as st, \
             st.acquire_lease(f"nasbeff score ({len(indices)} archs)", interval_s=LEASE_INTERVAL_S):
         config = {"kind": "proxies", "protocol": 1, "dataset": dataset, "batch_size": cfg.batch_size,
-                  "batches": cfg.batches, "channels": list(channels), "num_classes": 10, "seed": cfg.seed}
+                  "batches": cfg.batches, "channels": list(channels), "num_classes": NUM_CLASSES[dataset], "seed": cfg.seed}
         chash = config_hash(config)
         st.save_config(config)
         if cfg.results is not None and cfg.resume and cfg.results.exists():
@@ -285,7 +321,7 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
         stored = _stored(st, names, dataset, chash, cfg.seed) if cfg.resume else {}
         units = [(i, todo) for i in indices if (todo := tuple(n for n in names if (i, n) not in stored))]
         deadline = time.time() + 60 * cfg.time_limit if cfg.time_limit else None
-        job = ProxyJob(batch_data, tuple(channels), 10, cfg.seed, cfg.device, deadline)
+        job = ProxyJob(batch_data, tuple(channels), NUM_CLASSES[dataset], cfg.seed, cfg.device, deadline)
         backend = make_backend(cfg.backend, cfg.threads, cfg.ray_address or None, cfg.ray_cpus or None, cfg.device,
                                workers=cfg.workers)
         done, left = len(indices) - len(units), 0

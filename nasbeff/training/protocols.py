@@ -33,6 +33,19 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
             "beta_points": 15, "beta_bn": "batch"},
 }
 
+#: The beta_eff predictor each protocol predicts with (``--beff-variant`` overrides it): ``cpu``'s was
+#: chosen with it on the dev archs (``experiments/nb201_protocol/chosen.json``: regression on the 15
+#: points, Bayesian ridge, t0 by BIC); ``gpu`` measures beta_eff at 12 points and uses the same predictor
+#: (not chosen on data). Without a protocol: ``epochs`` (one beta_eff per epoch, the paper's Fig. 2).
+PROTOCOL_VARIANTS: dict[str, str] = {"cpu": "points,identity,bayes,bic", "gpu": "points,identity,bayes,bic"}
+DEFAULT_VARIANT = "epochs"
+
+
+def protocol_variant(name: str) -> str:
+    """The ``--beff-variant`` spec protocol ``name`` predicts with ('' = none: ``epochs``)."""
+    protocol_values(name)  # an unknown name: one line
+    return PROTOCOL_VARIANTS.get(name, DEFAULT_VARIANT) if name else DEFAULT_VARIANT
+
 
 def protocol_values(name: str) -> dict[str, Any]:
     """The StudyConfig values of protocol ``name`` ('' = none: the StudyConfig defaults)."""
