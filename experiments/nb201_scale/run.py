@@ -2,6 +2,7 @@
 by ``nasbeff score``, in time-limited chunks; one command, rerun until it says "all tiers done".
 
     python experiments/nb201_scale/run.py --minutes 85
+    python experiments/nb201_scale/run.py --config experiments/nb201_scale/config_cifar100.json --minutes 85
 
 Reads ``config.json`` beside this file: the sample (pool, size, seed), the batch protocol and the
 tiers (which proxies on which archs, in order). Each tier is one resumable ``nasbeff score`` call
@@ -73,7 +74,8 @@ def score_command(cfg: dict, tier: dict, data: Path, minutes: float, proxies: li
     archs = {"sample": ["--archs", smp["pool"], "--sample", str(smp["size"]), "--sample-seed", str(smp["seed"])],
              "subset": ["--archs", smp["pool"], "--sample", str(tier.get("subset", 0)), "--sample-seed",
                         str(smp["seed"])]}.get(tier["archs"], ["--archs", tier["archs"]])
-    return [sys.executable, "-m", "nasbeff", "score", "--data", str(data), *archs,
+    dataset = ["--dataset", cfg["dataset"]] if cfg.get("dataset") else []  # default: CIFAR-10
+    return [sys.executable, "-m", "nasbeff", "score", "--data", str(data), *dataset, *archs,
             "--proxies", ",".join(tier["proxies"] if proxies is None else proxies),
             "--batch-size", str(b["batch_size"]), "--batches", str(b["batches"]), "--seed", str(b["seed"]),
             "--init-channels", str(b["init_channels"]), "--cells", str(b["cells"]),
@@ -128,14 +130,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=HERE / "config.json")
     ap.add_argument("--minutes", type=float, default=85.0, help="length of this chunk (all tiers together)")
-    ap.add_argument("--data", type=Path, default=None, help="CIFAR-10 tar/folder (default: the config's, under "
-                                                            "the shared data folder)")
+    ap.add_argument("--data", type=Path, default=None, help="the images (default: the config's data, under the "
+                                                            "shared data folder)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = ap.parse_args()
     cfg = json.loads(args.config.read_text())
     data = args.data or (shared_data_dir() or Path("../shared/data")) / cfg["data"]
     end = time.time() + 60 * args.minutes
-    log = HERE / "chunks.jsonl"
+    log = HERE / cfg.get("chunks", "chunks.jsonl")
     scratch = REPO / Path(cfg["store"]).parent
 
     sizes = {t["name"]: len(tier_archs(cfg, t)) for t in cfg["tiers"]}
