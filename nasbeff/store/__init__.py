@@ -62,7 +62,7 @@ Design (see also the tests in ``tests/test_store.py``):
   from :meth:`ResultStore.rows`, as an empty CSV cell and as NaN in :meth:`to_dataframe`.
 
 Modules: :mod:`.records` (keys, rows, hashing, errors), :mod:`.database` (opening the file),
-:mod:`.lease` (one run per store), :mod:`.results` (:class:`ResultStore`), :mod:`.atomic` and
+:mod:`.lease` (one run per store), :mod:`.result_store` (:class:`ResultStore`), :mod:`.atomic` and
 :mod:`.csv_files` (all-or-nothing files). Imports the standard library only (pandas on demand):
 nothing else of nasbeff, so a worker can load it without torch.
 """
@@ -75,7 +75,7 @@ from .lease import Lease
 from .records import (APPLICATION_ID, KEY_FIELDS, NO_EPOCH, SCHEMA_VERSION, ConflictError, NotAStoreError, RunKey,
                       StoreBusyError, StoreCorruptError, StoredRow, StoreError, canonical_json, config_hash,
                       is_gzip_path, is_timing_metric, read_units_csv)
-from .results import ResultStore
+from .result_store import ResultStore
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "NO_EPOCH", "KEY_FIELDS", "RunKey", "is_gzip_path", "read_units_csv",
            "is_timing_metric", "StoredRow", "ResultStore", "Lease", "StoreError", "NotAStoreError", "StoreCorruptError",

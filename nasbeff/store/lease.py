@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .results import ResultStore
+    from .result_store import ResultStore
 
 from .database import _translate
 from .records import _STALE_INTERVALS

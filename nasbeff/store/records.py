@@ -31,7 +31,7 @@ _log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
-    """Base class of every error raised by :mod:`nasbeff.store.results`."""
+    """Base class of every error raised by :mod:`nasbeff.store.result_store`."""
 
 
 class NotAStoreError(StoreError):
