@@ -1,0 +1,57 @@
+"""Per-sample gradients of the Conv/Linear weights, and the proxies computed from one pass of them
+(``knas`` and ``gradsign``, registered as one group; ``ntk`` uses the same helper on the logits).
+
+One train-mode forward of the batch (batch-statistics BatchNorm couples the samples, as in the
+reference codes' batched forward), then one backward per sample with the graph retained: row i is
+the gradient of sample i's loss (``of="loss"``: ``loss_fn`` on that sample alone) or of the sum of its
+logits (``of="logits"``: TE-NAS's NTK). Rows are float32, N x P (P: every Conv/Linear weight): 64
+samples of NB201's C=16, N=5 network are 64 x 1.07 M, about 275 MB.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ._common import CONSTANT_OUTPUT, Batch, LossFn, check_finite, first_batch, is_constant_over_batch, \
+    weight_layers, work_copy
+from .gradsign import gradsign_value
+from .knas import knas_value
+from .registry import register_group
+
+
+def per_sample_weight_grads(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+                            of: Literal["loss", "logits"] = "loss", proxy: str = "per-sample gradients"
+                            ) -> torch.Tensor:
+    """N x P float32: row i is the gradient of sample i's loss (or logit sum) w.r.t. the weights of
+    every Conv/Linear layer of ``net`` (used as is: pass a work copy)."""
+    weights = [m.weight for m in weight_layers(net)]
+    if not weights:
+        raise ValueError(f"{proxy}: the model has no Conv/Linear weight")
+    out = net(x)
+    check_finite(out, "the output", proxy)
+    rows = torch.empty(x.shape[0], sum(w.numel() for w in weights), dtype=torch.float32, device=out.device)
+    for i in range(x.shape[0]):
+        target = out[i].sum() if of == "logits" else loss_fn(out[i:i + 1], y[i:i + 1])
+        grads = torch.autograd.grad(target, weights, retain_graph=i + 1 < x.shape[0], allow_unused=True)
+        rows[i] = torch.cat([(g if g is not None else torch.zeros_like(w)).reshape(-1).float()
+                             for g, w in zip(grads, weights)])
+    check_finite(rows, "a per-sample gradient", proxy)
+    return rows
+
+
+NAMES = ("knas", "gradsign")
+
+
+@register_group(*NAMES)
+def sample_gradient_proxies(model: nn.Module, batches: list[Batch], loss_fn: LossFn
+                            ) -> dict[str, tuple[float, str | None]]:
+    """``{"knas": ..., "gradsign": ...}`` from one per-sample loss-gradient pass of ``batches[0]``."""
+    x, y = first_batch(batches, "knas/gradsign", min_samples=2)
+    net = work_copy(model)
+    with torch.no_grad():
+        flag = CONSTANT_OUTPUT if is_constant_over_batch(net(x)) else None
+    grads = per_sample_weight_grads(net, x, y, loss_fn, of="loss", proxy="knas/gradsign")
+    return {"knas": (knas_value(grads), flag), "gradsign": (gradsign_value(grads), flag)}
