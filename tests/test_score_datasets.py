@@ -89,3 +89,28 @@ def test_score_cifar100_as_a_new_user_types_it(tmp_path, shared_data):
                                    "--out", str(tmp_path / "s.csv"), "--shared", str(shared_data)])
     assert res.exit_code == 0, res.output
     assert "Spearman vs c100_test" in res.output.replace("\n", " ") or "c100_test" in res.output
+
+
+def test_search_on_cifar100_reads_its_table_and_reports_every_dataset(tmp_path, shared_data):
+    from nasbeff.runs.search import SearchConfig, run_search
+    from nasbeff.tables import NB201Table
+
+    cfg = SearchConfig(methods=("rea",), scorers=("benchmark",), dataset="CIFAR-100", report_datasets="all",
+                       seeds=2, budget=6000, shared=shared_data, out=tmp_path / "s.csv")
+    assert cfg.dataset == "cifar100" and cfg.report_datasets == ("cifar10", "cifar100", "imagenet16-120")
+    res = run_search(cfg)
+    table = NB201Table(shared_data)
+    for r in res.rows[:5]:
+        i = r["best_index"]
+        assert r["best_test_acc"] == table.column("c100_test", i) == r["best_c100_test"]
+        assert r["best_c10_test"] == table.column("c10_test", i) and r["best_in16_test"] == table.column("in16_test", i)
+    with open(tmp_path / "s.csv", newline="") as f:
+        assert next(csv.reader(f))[-3:] == ["best_c10_test", "best_c100_test", "best_in16_test"]
+    # the search saw CIFAR-100's validation accuracy and was charged its training time
+    run = res.trajectories[0]
+    first = int(run.indices[0])
+    assert run.scores[0] == table.metric("cifar100", "x-valid", first)
+    with pytest.raises(ValueError, match="naswot_v1 has published values on CIFAR-10 only"):
+        SearchConfig(scorers=("naswot_v1",), dataset="imagenet16-120", out=tmp_path / "t.csv")
+    with pytest.raises(ValueError, match="need --space nb201"):
+        SearchConfig(space="nats-size", dataset="cifar100", out=tmp_path / "t.csv")

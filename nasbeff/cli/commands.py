@@ -283,7 +283,14 @@ def search(
     points: int = typer.Option(20, help="Evenly spaced budgets per run in --out (plus NB201's report budgets)."),
     shared: Path | None = SHARED,
     out: Path = typer.Option(Path("runs/search.csv"), help="CSV: one row per run and budget with the best arch so far "
-                                                          "and its true CIFAR-10 test accuracy."),
+                                                          "and its true test accuracy on --dataset."),
+    dataset: str = typer.Option("cifar10", help="Search on this dataset's table: its validation accuracy and "
+                                                "training time (cifar10, cifar100, imagenet16-120; no images needed); "
+                                                "the best arch's test accuracy (c10_test, c100_test, in16_test) is "
+                                                "reported."),
+    report_datasets: str = typer.Option("", help="Also report the chosen arch's test accuracy on these datasets "
+                                                 "(comma-separated, or 'all': NB201's and NASWOT's convention of "
+                                                 "searching on CIFAR-10 and reading all three)."),
     debug: bool = DEBUG,
 ) -> None:
     """Search NAS-Bench-201 (or the NATS size space) by table lookup under a simulated budget.
@@ -301,17 +308,22 @@ def search(
         cfg = SearchConfig(methods=method, scorers=scorer, warmup_scorer=warmup_scorer, warmup_pool=warmup_pool,
                            pool_csv=pool_csv, pool_column=pool_column, cost_column=cost_column, in_pool=in_pool,
                            budget=budget, seeds=count, seed=seed, points=points, space=space, shared=shared, out=out,
-                           seed_list=listed)
+                           seed_list=listed, dataset=dataset, report_datasets=report_datasets)
         with _progress() as on_progress:
             res = run_search(cfg, on_progress)
-        console.print(_table(f"{res.config.space} search, budget {budget:,.0f} s, {count} seeds: test accuracy "
-                             f"(c10_test) of the best arch found",
-                             ["method", "scorer", "test acc % (mean ± std)", "95% CI ±", "evaluations", "unique archs"],
+        from ..runs.search import TEST_COLUMNS
+
+        others = [TEST_COLUMNS[d] for d in cfg.report_datasets]
+        console.print(_table(f"{res.config.space} search on {cfg.dataset}, budget {budget:,.0f} s, {count} seeds: "
+                             f"test accuracy ({TEST_COLUMNS[cfg.dataset]}) of the best arch found",
+                             ["method", "scorer", "test acc % (mean ± std)", "95% CI ±", "evaluations", "unique archs",
+                              *others],
                              [[r["method"], r["scorer"] + (f" (warm-up {r['warmup_scorer']})" if r["warmup_scorer"]
                                                           else ""),
                                f"{_fmt(r['mean'])} ± {_fmt(r['std'])}" + ("" if r["n"] == r["runs"] else
                                                                          f" (n={r['n']})"),
-                               _fmt(r["ci95"]), f"{r['evaluations_mean']:.0f}", f"{r['unique_mean']:.0f}"]
+                               _fmt(r["ci95"]), f"{r['evaluations_mean']:.0f}", f"{r['unique_mean']:.0f}",
+                               *(f"{_fmt(r[c + '_mean'])} ± {_fmt(r[c + '_std'])}" for c in others)]
                               for r in res.summary], left=2))
         for note in res.notes:
             console.print(f"note: {note}", markup=False, soft_wrap=True)
@@ -325,8 +337,12 @@ def report(
     columns: str = typer.Option("", help="Score columns to compare (default: beff_pred, lsv, bsv and every proxy "
                                          "column present)."),
     main: str = typer.Option("", help="Column for the predicted-vs-true figure (default: the first score column)."),
-    truth: str = typer.Option("c10_test", help="Ground truth: a column of the NB201 table (c10_test, c10_valid, "
-                                               "c100_test, ...) or of --truth-csv."),
+    truth: str | None = typer.Option(None, help="Ground truth: a column of the NB201 table (c10_test, c10_valid, "
+                                                "c100_test, ...) or of --truth-csv (default: --dataset's test "
+                                                "accuracy)."),
+    dataset: str = typer.Option("cifar10", help="Dataset whose test accuracy is the default --truth (cifar10: "
+                                                "c10_test, cifar100: c100_test, imagenet16-120: in16_test); no "
+                                                "images needed."),
     truth_csv: Path | None = typer.Option(None, help="Take the ground truth from this CSV (columns index and --truth) "
                                                      "instead of the NB201 table."),
     search_csv: Path | None = typer.Option(None, "--search", help="CSV of nasbeff search: adds search_curves.png."),
@@ -350,6 +366,11 @@ def report(
     from ..runs.report import ReportConfig, run_report
 
     with _errors(debug):
+        from ..data import canonical_dataset
+        from ..runs.search import SEARCH_DATASETS, TEST_COLUMNS
+
+        ds = canonical_dataset(dataset, SEARCH_DATASETS)
+        truth = truth or TEST_COLUMNS["cifar10" if ds == "cifar10-valid" else ds]
         cfg = ReportConfig(scores=scores, columns=tuple(c for c in columns.split(",") if c.strip()), main=main,
                            truth=truth, truth_csv=truth_csv, search_csv=search_csv, shared=shared, out=out,
                            n_boot=n_boot, seed=seed, archs=archs, cut_off=cut_off)

@@ -52,6 +52,9 @@ SPACE_SCORERS: dict[str, tuple[str, ...]] = {"nb201": get_args(ScorerName), "nat
 SIZE_FULL_EPOCHS = 90
 CSV_FIELDS = ("method", "scorer", "warmup_scorer", "seed", "budget_s", "evaluations", "best_index", "best_arch_str",
               "best_test_acc")
+#: Datasets NB201 search can run on, and the test-accuracy column each reports.
+SEARCH_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120")
+TEST_COLUMNS = {"cifar10": "c10_test", "cifar100": "c100_test", "imagenet16-120": "in16_test"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class SearchConfig:
     space: SpaceName = "nb201"
     shared: Path | None = None
     out: Path = Path("runs/search.csv")
+    dataset: str = "cifar10"  # whose validation accuracy and training time the search sees; its test accuracy reports
+    report_datasets: tuple[str, ...] = ()  # also the chosen arch's test accuracy on these (best_<col> columns)
     seed_list: tuple[int, ...] = ()  # exactly these seeds instead of seed .. seed + seeds - 1 (seeds = their count)
 
     def __post_init__(self) -> None:
@@ -93,6 +98,15 @@ class SearchConfig:
             if any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in self.seed_list) or \
                     len(set(self.seed_list)) != len(self.seed_list):
                 raise ValueError(f"--seeds must list distinct integers >= 0, got {list(self.seed_list)}")
+        from ..data import canonical_dataset
+
+        ds = canonical_dataset(self.dataset, SEARCH_DATASETS)
+        object.__setattr__(self, "dataset", "cifar10" if ds == "cifar10-valid" else ds)
+        reports = self.report_datasets.split(",") if isinstance(self.report_datasets, str) else self.report_datasets
+        reports = tuple(SEARCH_DATASETS[:1] + SEARCH_DATASETS[2:]) if list(reports) == ["all"] else reports
+        object.__setattr__(self, "report_datasets", tuple(dict.fromkeys(
+            "cifar10" if (d := canonical_dataset(r, SEARCH_DATASETS)) == "cifar10-valid" else d
+            for r in reports if str(r).strip())))
         if self.space not in SPACE_NAMES:
             raise ValueError(f"unknown --space {self.space!r}; choose nb201 (alias tss) or nats-size (alias sss)")
         space = SPACE_NAMES[self.space]
@@ -124,6 +138,12 @@ class SearchConfig:
             raise FileNotFoundError(f"--pool-csv {self.pool_csv} not found (made by nasbeff rank or nasbeff score)")
         if self.shared is not None and not self.shared.exists():
             raise FileNotFoundError(f"--shared {self.shared} does not exist")
+        if (self.dataset != "cifar10" or self.report_datasets) and space != "nb201":
+            raise ValueError("--dataset and --report-datasets other than cifar10 need --space nb201 (the size "
+                             "space's table holds CIFAR-10 only)")
+        if self.dataset != "cifar10" and "naswot_v1" in (*self.scorers, *((self.warmup_scorer,) if warm else ())):
+            raise ValueError(f"naswot_v1 has published values on CIFAR-10 only, not {self.dataset}: use zen, "
+                             "benchmark or a --pool-csv aggregate")
         if warm:
             check_sample(self.warmup_pool, get_space(space).size, "--warmup-pool", f"the {space} space")
         check_writable(self.out, "--out")
@@ -296,7 +316,7 @@ def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[st
         if is_aggregate_name(name):
             return aggregate_scorer_from_csv(cfg.pool_csv, name, space=space)
         if cfg.space == "nb201":
-            return make_scorer(name, view, pool=pool)
+            return make_scorer(name, view, pool=pool, dataset=cfg.dataset)
         return table_scorer(view, "c10_valid", "train_time_s_c10valid", cost_scale=NATS_EPOCHS / SIZE_FULL_EPOCHS,
                             name="benchmark", pool=pool, space=space)
 
@@ -305,13 +325,15 @@ def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[st
 
 def _write_csv(rows: list[dict], out: Path) -> None:
     """Rows as CSV, all-or-nothing (:func:`nasbeff.store.atomic_write`)."""
+    extra = [k for k in (rows[0] if rows else {}) if k.startswith("best_") and k not in CSV_FIELDS]
     with atomic_write(out, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(CSV_FIELDS)
+        w.writerow([*CSV_FIELDS, *extra])
         for r in rows:
             found = r["best_index"] >= 0
             w.writerow([r["method"], r["scorer"], r["warmup_scorer"], r["seed"], f"{r['budget_s']:g}", r["evaluations"],
-                        r["best_index"], r["best_arch_str"], f"{r['best_test_acc']:.4f}" if found else ""])
+                        r["best_index"], r["best_arch_str"], f"{r['best_test_acc']:.4f}" if found else "",
+                        *(f"{r[k]:.4f}" if found else "" for k in extra)])
 
 
 def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
@@ -354,7 +376,8 @@ def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
                                    f"scorer's pick; lower --warmup-pool or raise --budget")
     progress(done, total, "done")
     elapsed = time.perf_counter() - t0
-    truth = np.asarray(table.column("c10_test"), dtype=np.float64)  # after the search: reporting only
+    truth = np.asarray(table.column(TEST_COLUMNS[cfg.dataset]), dtype=np.float64)  # after the search: reporting only
+    others = {d: np.asarray(table.column(TEST_COLUMNS[d]), dtype=np.float64) for d in cfg.report_datasets}
     report = sorted({b for b in DEFAULT_BUDGETS if b <= cfg.budget} | {float(cfg.budget)})
     grid = sorted(set(report) | {float(b) for b in np.linspace(cfg.budget / cfg.points, cfg.budget, cfg.points)})
     rows, summary = [], []
@@ -365,8 +388,14 @@ def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
                 rows.append({"method": m, "scorer": s, "warmup_scorer": t.warmup_scorer or "", "seed": t.seed,
                              "budget_s": float(b), "evaluations": int(t.evaluations_at(b)), "best_index": bi,
                              "best_arch_str": table.arch(bi) if bi >= 0 else "",
-                             "best_test_acc": float(truth[bi]) if bi >= 0 else math.nan})
+                             "best_test_acc": float(truth[bi]) if bi >= 0 else math.nan,
+                             **{f"best_{TEST_COLUMNS[d]}": float(v[bi]) if bi >= 0 else math.nan
+                                for d, v in others.items()}})
         row = summarize(trajs, truth, [cfg.budget])[0]
+        for d, v in others.items():  # the chosen archs' accuracy on the other datasets, at the full budget
+            accs = np.array([v[int(t.best_at(cfg.budget))] for t in trajs if int(t.best_at(cfg.budget)) >= 0])
+            row[f"{TEST_COLUMNS[d]}_mean"] = float(accs.mean()) if accs.size else math.nan
+            row[f"{TEST_COLUMNS[d]}_std"] = float(accs.std()) if accs.size else math.nan
         row_notes = notes[m, s] + _interval_notes(row)
         summary.append({**row, "unique_mean": float(np.mean([t.unique_evaluations for t in trajs])),
                         "note": "; ".join(row_notes)})
