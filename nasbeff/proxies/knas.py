@@ -1,8 +1,8 @@
 """KNAS (Xu et al., "KNAS: Green Neural Architecture Search", ICML 2021): the mean of the gradient
 kernel.
 
-With ``g_i`` the gradient of sample i's loss w.r.t. the Conv/Linear weights (one train-mode forward of
-the batch, one backward per sample), the Gram matrix ``K_ij = <g_i, g_j>`` (N x N); the score is its
+With ``g_i`` the gradient of sample i's loss w.r.t. the Conv/Linear weights (sample i forward alone in
+train mode, then its backward), the Gram matrix ``K_ij = <g_i, g_j>`` (N x N); the score is its
 mean entry, ``knas = (1/N^2) sum_ij <g_i, g_j> = ||(1/N) sum_i g_i||^2``. Higher = better (the
 paper's MGM: a larger kernel mean trains faster). Computed in the per-sample-gradient pass it shares
 with ``gradsign`` (:mod:`nasbeff.proxies.per_sample`).

@@ -1,10 +1,13 @@
 """Per-sample gradients of the Conv/Linear weights, and the proxies computed from one pass of them
 (``knas`` and ``gradsign``, registered as one group; ``ntk`` uses the same helper on the logits).
 
-One train-mode forward of the batch (batch-statistics BatchNorm couples the samples, as in the
-reference codes' batched forward), then one backward per sample with the graph retained: row i is
-the gradient of sample i's loss (``of="loss"``: ``loss_fn`` on that sample alone) or of the sum of its
-logits (``of="logits"``: TE-NAS's NTK). Rows are float32, N x P (P: every Conv/Linear weight): 64
+Row i is the gradient of sample i's loss (``of="loss"``: ``loss_fn`` on that sample alone) or of the
+sum of its logits (``of="logits"``: TE-NAS's NTK). ``ntk`` follows TE-NAS: one train-mode forward of
+the batch (batch-statistics BatchNorm couples the samples), one backward per sample through it (each
+costs a whole batch's backward: 44-66 s per NB201 arch on one loaded thread). ``knas`` and
+``gradsign`` forward each sample on its own (train mode: BatchNorm over that sample's positions), as
+GradSign's per-sample loop, about N times cheaper (4.4 s for 64 images of NB201's C=16, N=5 network on
+one thread). Rows are float32, N x P (P: every Conv/Linear weight): 64
 samples of NB201's C=16, N=5 network are 64 x 1.07 M, about 275 MB.
 """
 
@@ -23,19 +26,27 @@ from .registry import register_group
 
 
 def per_sample_weight_grads(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-                            of: Literal["loss", "logits"] = "loss", proxy: str = "per-sample gradients"
-                            ) -> torch.Tensor:
+                            of: Literal["loss", "logits"] = "loss", proxy: str = "per-sample gradients",
+                            forward: Literal["batch", "sample"] = "batch") -> torch.Tensor:
     """N x P float32: row i is the gradient of sample i's loss (or logit sum) w.r.t. the weights of
-    every Conv/Linear layer of ``net`` (used as is: pass a work copy)."""
+    every Conv/Linear layer of ``net`` (used as is: pass a work copy). ``forward="batch"``: one forward
+    of the whole batch, one backward per sample through it (batch-statistics BatchNorm couples the
+    samples; each backward costs a whole batch's); ``"sample"``: each sample forward on its own (its
+    BatchNorm statistics over its own positions), about N times cheaper."""
     weights = [m.weight for m in weight_layers(net)]
     if not weights:
         raise ValueError(f"{proxy}: the model has no Conv/Linear weight")
-    out = net(x)
-    check_finite(out, "the output", proxy)
-    rows = torch.empty(x.shape[0], sum(w.numel() for w in weights), dtype=torch.float32, device=out.device)
+    out = net(x) if forward == "batch" else None
+    if out is not None:
+        check_finite(out, "the output", proxy)
+    rows = torch.empty(x.shape[0], sum(w.numel() for w in weights), dtype=torch.float32, device=x.device)
     for i in range(x.shape[0]):
-        target = out[i].sum() if of == "logits" else loss_fn(out[i:i + 1], y[i:i + 1])
-        grads = torch.autograd.grad(target, weights, retain_graph=i + 1 < x.shape[0], allow_unused=True)
+        o = out[i:i + 1] if out is not None else net(x[i:i + 1])
+        if out is None:
+            check_finite(o, "the output", proxy)
+        target = o.sum() if of == "logits" else loss_fn(o, y[i:i + 1])
+        grads = torch.autograd.grad(target, weights, retain_graph=out is not None and i + 1 < x.shape[0],
+                                    allow_unused=True)
         rows[i] = torch.cat([(g if g is not None else torch.zeros_like(w)).reshape(-1).float()
                              for g, w in zip(grads, weights)])
     check_finite(rows, "a per-sample gradient", proxy)
@@ -53,5 +64,5 @@ def sample_gradient_proxies(model: nn.Module, batches: list[Batch], loss_fn: Los
     net = work_copy(model)
     with torch.no_grad():
         flag = CONSTANT_OUTPUT if is_constant_over_batch(net(x)) else None
-    grads = per_sample_weight_grads(net, x, y, loss_fn, of="loss", proxy="knas/gradsign")
+    grads = per_sample_weight_grads(net, x, y, loss_fn, of="loss", proxy="knas/gradsign", forward="sample")
     return {"knas": (knas_value(grads), flag), "gradsign": (gradsign_value(grads), flag)}
