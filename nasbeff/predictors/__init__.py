@@ -5,6 +5,7 @@ training-speed estimators TSE, TSE-E, TSE-EMA (:mod:`.tse`).
 Fit on curves, predict: they need no training code. Imports numpy, scipy and scikit-learn, and of
 nasbeff only :mod:`nasbeff.spaces` (the SVR's arch encoding)."""
 
+from .arch_features import FEATURE_SETS, ArchPredictor, arch_features, graf_features, onehot_features
 from .base import (
     CurvePredictor,
     BestSeenValue,
@@ -31,7 +32,7 @@ from .curves import (
     nb201_arch_features,
 )
 
-__all__ = [
+__all__ = ["FEATURE_SETS", "ArchPredictor", "arch_features", "graf_features", "onehot_features", 
     "CurvePredictor", "LastSeenValue", "BestSeenValue", "BetaEffPredictor", "CurveSVR", "CurveExtrapolation",
     "AffineEnsemble", "BetaFit", "fit_beta_curve", "MIN_POINTS", "CurveFamily", "LCE_FAMILIES", "LCEFit",
     "WEIGHTINGS", "extrapolate_curve", "last_seen", "best_seen", "last_seen_value", "best_seen_value",
