@@ -58,3 +58,34 @@ def test_predictor_learns_a_function_of_the_features():
         ArchPredictor().predict(archs[:3])
     with pytest.raises(ValueError, match="one target per arch"):
         ArchPredictor().fit(archs[:3], y[:2])
+
+
+def test_predict_run_and_command(tmp_path, shared_data):
+    import csv
+
+    from typer.testing import CliRunner
+
+    from nasbeff.cli import app
+    from nasbeff.runs.predict import PredictConfig, run_predict
+
+    scores = tmp_path / "s.csv"
+    with open(scores, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "meco"])
+        w.writerows([[i, float(i % 7)] for i in range(0, 60)])
+    cfg = PredictConfig(train=tuple(range(40)), archs=tuple(range(30, 60)), train_size=20, seed=1, shared=shared_data,
+                        scores=scores, score_columns=("meco",), out=tmp_path / "p.csv")
+    res = run_predict(cfg)
+    assert len(res.train) == 20 and set(res.train) <= set(range(40))
+    assert [r["index"] for r in res.rows] == list(range(30, 60))
+    assert "meco" in res.importances and len(res.importances) == 45
+    assert sum(r["in_training"] for r in res.rows) == len(set(res.train) & set(range(30, 60)))
+    with pytest.raises(ValueError, match="--train-size 50 is larger than the 40 archs of --train-archs"):
+        PredictConfig(train=tuple(range(40)), archs=(1,), train_size=50, shared=shared_data, out=tmp_path / "q.csv")
+    with pytest.raises(ValueError, match="--truth 'c10_bogus' is not a column"):
+        PredictConfig(train=(1, 2), archs=(3,), truth="c10_bogus", shared=shared_data, out=tmp_path / "q.csv")
+    with pytest.raises(ValueError, match="--score-columns needs --scores"):
+        PredictConfig(train=(1, 2), archs=(3,), score_columns=("meco",), shared=shared_data, out=tmp_path / "q.csv")
+    out = CliRunner().invoke(app, ["predict", "--train-archs", "0-99", "--archs", "100-199", "--shared",
+                                   str(shared_data), "--out", str(tmp_path / "c.csv")])
+    assert out.exit_code == 0 and "held-out archs: 100" in out.output, out.output

@@ -386,6 +386,43 @@ def report(
 
 
 @app.command()
+def predict(
+    train_archs: str = typer.Option(..., help="NB201 archs to fit on (ranges/lists like 0-199), labelled by --truth."),
+    archs: str = typer.Option(..., help="NB201 archs to predict (ranges/lists)."),
+    truth: str = typer.Option("c10_test", help="Label column of the NB201 table (c10_test, c100_test, in16_test, ...)."),
+    train_size: int = typer.Option(0, help="Fit on a seeded sample of this many of --train-archs (0 = all)."),
+    seed: int = typer.Option(0, help="Seed of the training sample and of the model."),
+    features: str = typer.Option("graf", help="Architecture features: graf (graph features) or onehot."),
+    model: str = typer.Option("rf", help="rf (random forest) or gbt (gradient-boosted trees)."),
+    scores: Path | None = typer.Option(None, help="A nasbeff score CSV whose --score-columns are extra features."),
+    score_columns: str = typer.Option("", help="Comma-separated columns of --scores to add as features."),
+    shared: Path | None = SHARED,
+    out: Path = typer.Option(Path("runs/predictions.csv"), help="CSV: index, arch_str, prediction, the truth, "
+                                                               "in_training."),
+    debug: bool = DEBUG,
+) -> None:
+    """Fit a performance predictor over architectures on labelled archs; predict any list of archs."""
+    from ..runs._common import parse_indices
+    from ..runs.predict import PredictConfig, run_predict
+
+    with _errors(debug):
+        cfg = PredictConfig(train=tuple(parse_indices(train_archs, what="--train-archs")),
+                            archs=tuple(parse_indices(archs)), truth=truth, train_size=train_size, seed=seed,
+                            features=features, model=model, scores=scores,
+                            score_columns=tuple(c.strip() for c in score_columns.split(",") if c.strip()),
+                            shared=shared, out=out)
+        res = run_predict(cfg)
+        from ..evaluation import rank_correlation
+
+        held = [r for r in res.rows if not r["in_training"]]
+        if len(held) >= 3:
+            c = rank_correlation([r["prediction"] for r in held], [r[truth] for r in held], n_boot=500)
+            console.print(f"held-out archs: {c.n}, Spearman {c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, "
+                          f"{c.spearman_ci[1]:+.2f}], Kendall {c.kendall:+.3f} vs {truth}")
+        console.print(f"fitted on {len(res.train)} archs ({features}, {model}); wrote {res.out}")
+
+
+@app.command()
 def version() -> None:
     """Print the nasbeff version."""
     from .. import __version__
