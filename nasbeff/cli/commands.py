@@ -412,11 +412,7 @@ def predict(
                             score_columns=tuple(c.strip() for c in score_columns.split(",") if c.strip()),
                             shared=shared, out=out)
         res = run_predict(cfg)
-        from ..evaluation import rank_correlation
-
-        held = [r for r in res.rows if not r["in_training"]]
-        if len(held) >= 3:
-            c = rank_correlation([r["prediction"] for r in held], [r[truth] for r in held], n_boot=500)
+        if (c := res.held_out) is not None:
             console.print(f"held-out archs: {c.n}, Spearman {c.spearman:+.3f} [{c.spearman_ci[0]:+.2f}, "
                           f"{c.spearman_ci[1]:+.2f}], Kendall {c.kendall:+.3f} vs {truth}")
         console.print(f"fitted on {len(res.train)} archs ({features}, {model}); wrote {res.out}")

@@ -66,6 +66,7 @@ class PredictResult:
     feature_names: list[str]
     importances: dict[str, float]
     out: Path
+    held_out: object = None  # Correlation of the predictions with the truth on the archs not fitted on (>= 3)
 
 
 def run_predict(cfg: PredictConfig) -> PredictResult:
@@ -103,4 +104,10 @@ def run_predict(cfg: PredictConfig) -> PredictResult:
     write_csv(rows, cfg.out)
     names = arch_features([0], cfg.features)[1] + list(cfg.score_columns)
     imp = dict(zip(names, model.feature_importances_.tolist())) if cfg.model == "rf" else {}
-    return PredictResult(rows, fit_archs, names, imp, cfg.out)
+    held = [r for r in rows if not r["in_training"] and math.isfinite(r[cfg.truth])]
+    corr = None
+    if len(held) >= 3:
+        from ..evaluation import rank_correlation
+
+        corr = rank_correlation([r["prediction"] for r in held], [r[cfg.truth] for r in held], n_boot=500)
+    return PredictResult(rows, fit_archs, names, imp, cfg.out, corr)
