@@ -14,10 +14,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .result_store import ResultStore
+
+
+class _Holder(Protocol):
+    """What a :class:`Lease` needs of the :class:`~nasbeff.store.ResultStore` that took it (no import
+    of result_store here: it imports this module)."""
+
+    path: Path
+    _run_id: str | None
 
 from .database import _translate
 from .records import _STALE_INTERVALS
@@ -95,14 +101,14 @@ class Lease:
     note logged when a stale lease of another run was replaced, else None.
     """
 
-    def __init__(self, store: ResultStore, row: _LeaseRow, took_over: str | None, timeout: float) -> None:
+    def __init__(self, store: _Holder, row: _LeaseRow, took_over: str | None, timeout: float) -> None:
         self.path = store.path
         self.run_id = row.run_id
         self.description = row.command
         self.interval_s = row.interval_s
         self.started_at = row.started_at
         self.took_over = took_over
-        self._store: ResultStore | None = store
+        self._store: _Holder | None = store
         self._pid = os.getpid()
         self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA synchronous = NORMAL")  # a lost heartbeat after power loss is harmless
