@@ -21,9 +21,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import rankdata
 
 from nasbeff.evaluation import rank_correlation
+from nasbeff.runs.report import comparable_columns
 from nasbeff.spaces import index_to_str, is_cut_off
 from nasbeff.store import read_csv, to_float, write_csv
 from nasbeff.tables import NB201Table
@@ -85,12 +85,9 @@ def main() -> None:
                    "kendall_hi": math.nan, "spearman": math.nan, "spearman_lo": math.nan, "spearman_hi": math.nan,
                    "published_kendall": pub[ds][0], "published_spearman": pub[ds][1],
                    "note": note or ("" if col in cols else "not scored yet")}
-            if col in cols:
-                v = cols[col]
-                keep = ~cut & ~np.isnan(v) & np.isfinite(truth)
-                ranks = np.full(v.shape, np.nan)
-                ranks[keep] = rankdata(v[keep])  # -inf (a limit value) ranks last
-                c = rank_correlation(ranks, truth, n_boot=args.n_boot)
+            if col in cols:  # nasbeff report's rules: cut-off archs out, -inf ranked last, the archs it has
+                ranks, counted, _ = comparable_columns({col: cols[col]}, truth, cut, archs="each")
+                c = rank_correlation(ranks[col], counted, n_boot=args.n_boot)
                 row.update(n=c.n, kendall=c.kendall, kendall_lo=c.kendall_ci[0], kendall_hi=c.kendall_ci[1],
                            spearman=c.spearman, spearman_lo=c.spearman_ci[0], spearman_hi=c.spearman_ci[1])
             rows.append(row)
@@ -105,11 +102,11 @@ def main() -> None:
                 f"(n = {r['n']:,}) · pub. {pub}")
 
     lines = ["# ZiCo-style table (`python experiments/nb201_tables/zico_table.py`)", "",
-             "Kendall τ / Spearman ρ [95 % bootstrap CI of ρ] vs each dataset's NB201 test accuracy, ours on the "
-             "3,000-arch seeded sample scored on that dataset's images (cut-off archs left out, -inf ranked last, "
-             "each row on the archs its column has), beside the published τ/ρ (ZiCo Table 3; VKDNW's table for "
-             "AZ-NAS and VKDNW_agg; MeCo's paper gives ρ only). ZiCo used two batches of 128 images, we use two "
-             "of 64. ImageNet16-120: no images here, so no value of ours.", "",
+             ("Kendall τ / Spearman ρ [95 % bootstrap CI of ρ] vs each dataset's NB201 test accuracy, ours on the "
+              "3,000-arch seeded sample scored on that dataset's images (cut-off archs left out, -inf ranked last, "
+              "each row on the archs its column has), beside the published τ/ρ (ZiCo Table 3; VKDNW's table for "
+              "AZ-NAS and VKDNW_agg; MeCo's paper gives ρ only). ZiCo used two batches of 128 images, we use two "
+              "of 64. ImageNet16-120: no images here, so no value of ours."), "",
              "| proxy | CIFAR-10 | CIFAR-100 | ImageNet16-120 |", "|---|---|---|---|"]
     for (col, label) in PUBLISHED:
         got = {r["dataset"]: r for r in rows if r["column"] == col}

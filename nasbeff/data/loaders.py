@@ -437,6 +437,13 @@ def _locate(name: str, root: Path) -> tuple[str, Path, list[Path]]:
     raise ValueError(f"dataset {name!r} is not read from files")
 
 
+def check_source(name: str, root: str | os.PathLike) -> None:
+    """One line (FileNotFoundError) unless ``root`` holds dataset ``name``'s files in a form
+    :func:`read_source` reads; decodes nothing (a cheap check before any work)."""
+    name = canonical_dataset(name)
+    _locate("cifar10" if name == "cifar10-valid" else name, Path(root).expanduser())
+
+
 def _decode_source(kind: str, path: Path) -> dict[str, ImageSet]:
     if kind == "cifar10-batches":
         return read_cifar10_batches(path)

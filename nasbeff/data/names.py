@@ -61,6 +61,10 @@ SPLIT_ALIASES: dict[str, str] = {"xvalid": "x-valid", "xtest": "x-test", "orites
 #: Split aliases valid for one dataset only, where they are unambiguous.
 _DATASET_SPLIT_ALIASES: dict[tuple[str, str], str] = {("cifar10", "test"): "ori-test"}
 
+#: Classes of each dataset: the output width of a network's head trained on it.
+NUM_CLASSES: dict[str, int] = {"cifar10": 10, "cifar10-valid": 10, "cifar100": 100, "imagenet16-120": 120,
+                               "digits": 10}
+
 #: Dataset names as the official ``nats_bench`` API spells them.
 NATS_NAMES: dict[str, str] = {"cifar10": "cifar10", "cifar10-valid": "cifar10-valid", "cifar100": "cifar100",
                               "imagenet16-120": "ImageNet16-120"}

@@ -18,8 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ._common import CONSTANT_OUTPUT, Batch, LossFn, check_finite, first_batch, is_constant_over_batch, \
-    weight_layers, work_copy
+from ._common import Batch, LossFn, check_finite, first_batch, weight_layers, work_copy
 from .gradsign import gradsign_value
 from .knas import knas_value
 from .registry import register_group
@@ -59,10 +58,10 @@ NAMES = ("knas", "gradsign")
 @register_group(*NAMES)
 def sample_gradient_proxies(model: nn.Module, batches: list[Batch], loss_fn: LossFn
                             ) -> dict[str, tuple[float, str | None]]:
-    """``{"knas": ..., "gradsign": ...}`` from one per-sample loss-gradient pass of ``batches[0]``."""
+    """``{"knas": ..., "gradsign": ...}`` from one per-sample loss-gradient pass of ``batches[0]``. A
+    network whose output ignores its input never gets here: :func:`nasbeff.proxies.score` and
+    ``score_many`` give it ``-inf`` (flagged) first, so no forward pass of the batch is spent on it."""
     x, y = first_batch(batches, "knas/gradsign", min_samples=2)
-    net = work_copy(model)
-    with torch.no_grad():
-        flag = CONSTANT_OUTPUT if is_constant_over_batch(net(x)) else None
-    grads = per_sample_weight_grads(net, x, y, loss_fn, of="loss", proxy="knas/gradsign", forward="sample")
-    return {"knas": (knas_value(grads), flag), "gradsign": (gradsign_value(grads), flag)}
+    grads = per_sample_weight_grads(work_copy(model), x, y, loss_fn, of="loss", proxy="knas/gradsign",
+                                    forward="sample")
+    return {"knas": knas_value(grads), "gradsign": gradsign_value(grads)}

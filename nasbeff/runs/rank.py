@@ -1,4 +1,11 @@
-"""``nasbeff rank``: the NB201 ranking study on CIFAR-10 (:mod:`nasbeff.training.nb201_study`), resumable.
+"""``nasbeff rank``: the NB201 ranking study (:mod:`nasbeff.training.nb201_study`), resumable.
+
+The dataset (:func:`study_dataset`: ``cifar10`` by default, ``cifar100``, ``imagenet16-120``) is part of
+the study's config: the head and the probe get its classes, the images (``data``, in any format
+nasbeff reads, an ``.npz`` of images + labels included) its normalisation, and it is in every store
+key (a CIFAR-100 run of an arch never meets its CIFAR-10 run; CIFAR-10 keys are those of earlier
+stores). An ``.npz`` is one set of images: train and validation are a seeded split of it
+(``StudyConfig.pool``), e.g. the shared 5,000 CIFAR-100 images, whose own train/test membership is lost.
 
 Each arch is one unit of work (:class:`RankJob`): it trains under the frozen probe, checkpointing
 and committing every epoch to the store. The run holds the store's lease for its whole duration
@@ -23,8 +30,25 @@ from typing import Literal
 
 from ..executors.backends import check_backend, make_backend
 from ..store import ResultStore
-from ..training.nb201_study import BetaVariant, StudyConfig, StudyData, load_study_data, run_key, summarize_curve, train_arch
-from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_from_pool, write_csv
+from ..training.nb201_study import (
+    BetaVariant,
+    StudyConfig,
+    StudyData,
+    load_study_data,
+    run_key,
+    summarize_curve,
+    train_arch,
+)
+from ._common import (
+    Progress,
+    check_device,
+    check_sample,
+    check_writable,
+    discard_unused_new_store,
+    no_progress,
+    sample_from_pool,
+    write_csv,
+)
 from .results_csv import join_scores, merge_curves, read_curves
 
 LEASE_INTERVAL_S = 10.0
@@ -34,7 +58,7 @@ LEASE_INTERVAL_S = 10.0
 class RankConfig:
     """What to rank and where (validated on construction, before any data is loaded)."""
 
-    data: Path
+    data: Path | None
     archs: tuple[int, ...]
     study: StudyConfig = field(default_factory=StudyConfig)
     sample: int = 0
@@ -68,11 +92,13 @@ class RankConfig:
         if not self.archs:
             raise ValueError("no arch to rank")
         check_sample(self.sample, len(self.archs))
+        ds = self.study.dataset
+        forms = f"rank needs {IMAGES_HINT[ds]}"
+        if self.data is None or str(self.data) == "":
+            raise FileNotFoundError(f"no --data: {forms}")
         if not Path(self.data).exists():
             from ..data.names import DATASET_ALIASES, DATASETS
 
-            forms = ("rank needs CIFAR-10 images: a cifar-10-batches-py folder, a train|test/<class>/ image tree, or "
-                     "a .tar/.tar.gz of either (e.g. ../shared/data/cifar10/cifar10_jpeg.tar.gz)")
             name = str(self.data).lower().replace("_", "-")
             if name in DATASETS or name in DATASET_ALIASES:
                 raise FileNotFoundError(f"--data {self.data} is a dataset name, not a path; {forms}")
@@ -88,6 +114,19 @@ class RankConfig:
             raise FileNotFoundError(f"--scores {self.scores} not found")
         if self.backend == "local":
             check_device(self.device)
+        if is_pool(self.data) != self.study.pool:
+            raise ValueError(f"--data {self.data}: the study's images are " + (
+                "one .npz split by seed (pool), give that .npz" if self.study.pool else
+                f"{ds}'s own train/x-valid splits (--preregistered fixes them), not an .npz"))
+        if self.study.pool:  # the pool's size and classes, before any work (reads only the labels)
+            check_pool(Path(self.data), self.study)
+        else:  # the dataset's files are there (nothing decoded)
+            from ..data.loaders import check_source
+
+            try:
+                check_source(ds, self.data)
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"--data: {exc}; {forms}") from None
 
     @property
     def indices(self) -> list[int]:
@@ -102,6 +141,65 @@ class RankConfig:
         import torch
 
         return torch.get_num_threads()
+
+
+#: What ``--data`` must be for each study dataset.
+IMAGES_HINT = {
+    "cifar10-valid": "CIFAR-10 images: a cifar-10-batches-py folder, a train|test/<class>/ image tree, a .tar/.tar.gz "
+                     "of either (e.g. ../shared/data/cifar10/cifar10_jpeg.tar.gz), or an .npz of images + labels",
+    "cifar100": "CIFAR-100 images: a cifar-100-python folder or an .npz of images + labels "
+                "(e.g. ../shared/data/cifar100/cifar100_5000_uint8.npz)",
+    "imagenet16-120": "ImageNet16-120 images: --data the folder of its train_data_batch_1..10 and val_data files or "
+                      "an .npz of images + labels (none exist on a machine without them: it cannot be ranked there)",
+}
+#: The datasets of ``--dataset`` (names and aliases of :mod:`nasbeff.data.names`).
+RANK_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120")
+
+
+def short_name(dataset: str) -> str:
+    """The name a user gives for a study dataset (``cifar10-valid`` is ``cifar10``)."""
+    return "cifar10" if dataset == "cifar10-valid" else dataset
+
+
+def is_pool(data: Path | str) -> bool:
+    """Whether ``data`` is one set of images to split by seed (an ``.npz``)."""
+    return str(data).lower().endswith(".npz")
+
+
+def study_dataset(dataset: str, data: Path | str | None) -> dict:
+    """The :class:`StudyConfig` values of ``--dataset`` (any alias; ``cifar10`` trains as
+    ``cifar10-valid``) with images ``data``: ``dataset`` and ``pool``."""
+    from ..data import canonical_dataset
+
+    ds = canonical_dataset(dataset or "cifar10", RANK_DATASETS)
+    return {"dataset": "cifar10-valid" if ds == "cifar10" else ds, "pool": data is not None and is_pool(data)}
+
+
+def check_pool(path: Path, study: StudyConfig) -> None:
+    """One line unless the ``.npz`` ``path`` holds enough images for the study's split and at most
+    its dataset's classes (reads only the labels)."""
+    import numpy as np
+
+    from ..data import DataFormatError
+    from ..data.names import NUM_CLASSES
+    from ..training.nb201_study import pool_split
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = list(getattr(f, "files", ()))
+            if "labels" not in files or "images" not in files:
+                raise DataFormatError(f"{path}: an images .npz needs arrays 'images' and 'labels', it has "
+                                      f"{sorted(files)}")
+            labels = np.asarray(f["labels"]).astype(np.int64).reshape(-1)
+    except DataFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever np.load raises on a bad file: one line
+        raise DataFormatError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
+    k = int(labels.max()) + 1 if len(labels) else 0
+    if k > NUM_CLASSES[study.dataset]:
+        raise ValueError(f"--data {path} holds {k} classes, more than {study.dataset}'s {NUM_CLASSES[study.dataset]}: "
+                         "is it another dataset's images?")
+    pool_split(labels, study, f"--data {path}")
 
 
 @dataclass
@@ -175,6 +273,7 @@ def run_rank(cfg: RankConfig, on_progress: Progress = no_progress) -> RankResult
                 merge_curves(cfg.results, study.hash, {i: curves[i] for i in indices if i in curves})
     rows = [summarize_curve(i, curves[i], cfg.variant, cfg.all_variants) for i in indices if i in curves]
     for r in rows:
+        r["dataset"] = study.dataset
         r["study_hash"] = study.hash
         if cfg.config_blob:
             r["config_blob"] = cfg.config_blob
@@ -198,17 +297,22 @@ def stored_curves(st: ResultStore, indices: list[int], study: StudyConfig) -> di
 
 
 def build_rank_config(protocol: str, preregistered: Path | None, given: dict, variant: str = "",
-                      **rank: object) -> RankConfig:
+                      dataset: str = "", **rank: object) -> RankConfig:
     """The :class:`RankConfig` of the CLI's options: study values from ``protocol`` with the
     ``given`` ones (None = not given) on top; or, with ``preregistered``, everything the committed
     test config fixes (archs, study, predictor variant; any study option given is refused) and its
     git blob hash for the rows (:func:`nasbeff.training.prereg.load_test_config`). ``variant`` ''
-    is the protocol's own predictor (:data:`nasbeff.training.protocols.PROTOCOL_VARIANTS`)."""
+    is the protocol's own predictor (:data:`nasbeff.training.protocols.PROTOCOL_VARIANTS`). ``dataset``
+    ('' = cifar10) and the form of ``rank["data"]`` give the study's dataset and pool
+    (:func:`study_dataset`); ``rank["out"]`` None is ``runs/nb201_<dataset>_rank.csv``."""
     from ..training.protocols import protocol_variant, study_config
 
+    where = study_dataset(dataset, rank.get("data"))  # an unknown name: one line, before anything else
+    if rank.get("out") is None:
+        rank["out"] = Path(f"runs/nb201_{short_name(where['dataset'])}_rank.csv")
     if preregistered is None:
         spec = variant or protocol_variant(protocol)
-        return RankConfig(study=study_config(protocol, **given), variant=BetaVariant.parse(spec), **rank)
+        return RankConfig(study=study_config(protocol, **given, **where), variant=BetaVariant.parse(spec), **rank)
     from ..training.prereg import load_test_config
 
     clash = sorted(k for k, v in given.items() if v is not None)
@@ -217,5 +321,7 @@ def build_rank_config(protocol: str, preregistered: Path | None, given: dict, va
             (["--beff-variant"] if variant else []) + (["--sample"] if rank.get("sample") else [])
         raise ValueError(f"--preregistered fixes the archs, protocol and predictor: drop {', '.join(names)}")
     test, blob = load_test_config(preregistered)
+    if dataset and where["dataset"] != test.study.dataset:
+        raise ValueError(f"--preregistered fixes the dataset ({short_name(test.study.dataset)}): drop --dataset")
     rank = {**rank, "archs": test.archs}
     return RankConfig(study=test.study, variant=test.variant, config_blob=blob, **rank)

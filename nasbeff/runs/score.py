@@ -21,13 +21,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from ..data.names import NUM_CLASSES
 from ..executors.backends import check_backend, make_backend
 from ..store import ResultStore, RunKey, config_hash, read_units_csv
+from ..tables import TEST_COLUMNS
 from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_from_pool, write_csv
 
 LEASE_INTERVAL_S = 10.0
@@ -227,10 +230,9 @@ class ScoreResult:
         return f"NB201 archs scored: {len(self.rows)} of {self.n_total}", cols, rows
 
 
-DEFAULT_TRUTH = "c10_test"
-#: The NB201 test-accuracy column of each dataset (what the papers' tables correlate against).
-DEFAULT_TRUTHS = {"cifar10": "c10_test", "cifar10-valid": "c10_test", "digits": "c10_test", "cifar100": "c100_test",
-                  "imagenet16-120": "in16_test"}
+DEFAULT_TRUTH = TEST_COLUMNS["cifar10"]
+#: The NB201 test-accuracy column of each dataset (``digits`` stands in for CIFAR-10).
+DEFAULT_TRUTHS = {**TEST_COLUMNS, "digits": DEFAULT_TRUTH}
 #: Datasets ``score`` reads images of, and what ``--data`` must be for each.
 SCORE_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120")
 IMAGES_HINT = {
@@ -266,7 +268,6 @@ def check_truth(truth: str, shared: Path | None, images: str) -> None:
                          f"{images}'s column ({DEFAULT_TRUTHS.get(images, DEFAULT_TRUTH)}) or give {ds}'s images")
 
 
-NUM_CLASSES = {"digits": 10, "cifar10-valid": 10, "cifar100": 100, "imagenet16-120": 120}
 
 
 def proxy_batches(data: str, n_batches: int, batch_size: int, seed: int, dataset: str = "cifar10"):
@@ -301,6 +302,33 @@ def score_key(index: int, proxy: str, dataset: str, chash: str, seed: int) -> Ru
     return RunKey(space="nb201", arch=str(int(index)), dataset=dataset, scorer=proxy, config_hash=chash, seed=seed)
 
 
+def proxy_store_config(dataset: str, batch_size: int, batches: int, channels: Sequence[int], seed: int) -> dict:
+    """The store config of proxy scores (its hash is in every key): a value depends on exactly these.
+    ``nasbeff score`` and a live search scorer (:mod:`.live`) with the same values share their units."""
+    return {"kind": "proxies", "protocol": 1, "dataset": dataset, "batch_size": batch_size, "batches": batches,
+            "channels": list(channels), "num_classes": NUM_CLASSES[dataset], "seed": seed}
+
+
+def commit_proxy_unit(st: ResultStore, index: int, names: Sequence[str], result: dict[str, dict], dataset: str,
+                      chash: str, seed: int, redo: bool = False) -> None:
+    """Write one arch's proxy values (``ProxyJob``'s result) and their done markers in one transaction
+    (``redo``: unmark a finished pair first, ``--no-resume``)."""
+    with st.transaction():
+        for n in names:
+            key = score_key(index, n, dataset, chash, seed)
+            if redo:
+                st.unmark_done(key)
+            st.record_epoch(key, None, _storable(result[n]), overwrite=bool(st.epochs_done(key)))
+            st.mark_done(key)
+
+
+def stored_proxy_values(st: ResultStore, names: Sequence[str], dataset: str, chash: str,
+                        seed: int) -> dict[tuple[int, str], dict]:
+    """(arch index, proxy) -> stored metrics (``value``, ``seconds``, ``cpu_seconds``, ``flag``) of every
+    finished pair of this config; ``value`` is ``-inf`` where a limit was stored."""
+    return _stored(st, tuple(names), dataset, chash, seed)
+
+
 def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreResult:
     """Score every (arch, proxy) pair not stored yet (until ``cfg.time_limit``), then write one row
     per arch with a stored value, from the store, with the aggregate columns (see the module docstring)."""
@@ -312,8 +340,7 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
     batch_data, dataset = proxy_batches(cfg.data, cfg.batches, cfg.batch_size, cfg.seed, cfg.dataset)  # before the store
     with discard_unused_new_store(cfg.store), ResultStore(cfg.store) as st, \
             st.acquire_lease(f"nasbeff score ({len(indices)} archs)", interval_s=LEASE_INTERVAL_S):
-        config = {"kind": "proxies", "protocol": 1, "dataset": dataset, "batch_size": cfg.batch_size,
-                  "batches": cfg.batches, "channels": list(channels), "num_classes": NUM_CLASSES[dataset], "seed": cfg.seed}
+        config = proxy_store_config(dataset, cfg.batch_size, cfg.batches, channels, cfg.seed)
         chash = config_hash(config)
         st.save_config(config)
         if cfg.results is not None and cfg.resume and cfg.results.exists():
@@ -333,13 +360,7 @@ def run_score(cfg: ScoreConfig, on_progress: Progress = no_progress) -> ScoreRes
             if result is None:
                 left += 1
                 return
-            with st.transaction():
-                for n in todo:
-                    key = score_key(index, n, dataset, chash, cfg.seed)
-                    if not cfg.resume:
-                        st.unmark_done(key)
-                    st.record_epoch(key, None, _storable(result[n]), overwrite=bool(st.epochs_done(key)))
-                    st.mark_done(key)
+            commit_proxy_unit(st, index, todo, result, dataset, chash, cfg.seed, redo=not cfg.resume)
             done += 1
             on_progress(done, len(indices), f"arch {index}")
 

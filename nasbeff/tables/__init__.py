@@ -7,9 +7,9 @@ Imports :mod:`nasbeff.data.names` only.
 """
 
 from .ground_truth import (DATASETS, HPS, SPLITS, BenchmarkSource, HiddenTestAccuracyError, LearningCurves,
-                           NATSBench, NB201File, NB201Table, PerSeedTable, SearchView, column_dataset,
+                           NATSBench, NB201File, NB201Table, PerSeedTable, SearchView, TEST_COLUMNS, column_dataset,
                            is_test_column, load_ground_truth, open_benchmark, shared_data_dir)
 
 __all__ = ["DATASETS", "SPLITS", "HPS", "BenchmarkSource", "HiddenTestAccuracyError", "LearningCurves", "NATSBench",
-           "NB201File", "NB201Table", "PerSeedTable", "SearchView", "column_dataset", "is_test_column",
+           "NB201File", "NB201Table", "PerSeedTable", "SearchView", "TEST_COLUMNS", "column_dataset", "is_test_column",
            "load_ground_truth", "open_benchmark", "shared_data_dir"]

@@ -1,5 +1,6 @@
-"""The NB201 ranking study: train each architecture a few epochs on real CIFAR-10 under the frozen
-NCP, record beta_eff and validation accuracy per epoch in a resumable store, predict the final
+"""The NB201 ranking study: train each architecture a few epochs on real images (CIFAR-10 by default;
+``dataset`` CIFAR-100 or ImageNet16-120: that dataset's classes in the head and the probe, its
+normalisation) under the frozen NCP, record beta_eff and validation accuracy per epoch in a resumable store, predict the final
 accuracy at beta_eff = 0, and write one row per architecture.
 
 Resumption: after every epoch the trainer state (model, optimizer, schedule, RNG) is saved
@@ -11,7 +12,11 @@ so nothing is lost and no epoch is trained twice. Finished architectures are ski
 
 Data protocol (NB201's ``cifar10-valid`` setting, reduced): train on a seeded class-balanced subset
 of the 25k training half, measure validation accuracy on a seeded subset of the x-valid half
-(never the test set), beta_eff on ``beta_samples`` fixed training images. The learning-rate
+(never the test set), beta_eff on ``beta_samples`` fixed training images. CIFAR-100 and
+ImageNet16-120 from their own files: the ``train`` split and the ``x-valid`` half of the test set.
+With ``pool`` (the images are one ``.npz``, e.g. the shared 5,000 CIFAR-100 images), train and
+validation images are a seeded class-stratified split of that one set (:func:`pool_split`):
+the validation accuracy is then on held-out images of the same set, not the dataset's own split. The learning-rate
 schedule is NB201's (cosine over 200 epochs), so the first epochs are the benchmark's first epochs.
 
 Protocol knobs (named presets in :mod:`nasbeff.training.protocols`): ``resolution`` (images are
@@ -49,8 +54,9 @@ import torch
 
 from ..core.capacitance import Capacitance
 from .checkpoint import UnitCheckpoint
-from ..data.names import check_subset_size
-from ..data.loaders import ImageSet, dataset_stats, eval_batches, load_dataset, stratified_subset, train_batches
+from ..data.names import NUM_CLASSES, check_subset_size
+from ..data.loaders import (ImageSet, dataset_stats, eval_batches, load_dataset, read_npz_images, stratified_split,
+                            stratified_subset, train_batches)
 from ..predictors import (REGRESSIONS, TRANSFORMS, TSE, TSEE, TSEEMA, best_seen_value, fit_beta_curve,
                          last_seen_value)
 from ..core.probe import NCP
@@ -63,7 +69,9 @@ NATIVE_RESOLUTION = 32  # CIFAR-10 images are 32 x 32
 DEN_REL_WARN = 1e-3
 # fields added after stores existed: absent from to_dict at these defaults, so earlier hashes hold
 _LATE_DEFAULTS = {"extra_beta_samples": (), "resolution": NATIVE_RESOLUTION, "init_channels": 16, "cells": 5,
-                  "beta_points": 0, "beta_bn": "eval"}
+                  "beta_points": 0, "beta_bn": "eval", "pool": False}
+#: The datasets a study trains on (``cifar10``'s images are trained as ``cifar10-valid``: its train half).
+STUDY_DATASETS = ("cifar10-valid", "cifar100", "imagenet16-120")
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class StudyConfig:
     cells: int = 5  # NB201's N (cells per stage)
     beta_points: int = 0  # beta_eff at this many evenly spaced steps of the run (0: per epoch only)
     beta_bn: Literal["eval", "batch"] = "eval"  # BatchNorm of the features the probe reads
+    pool: bool = False  # train/valid: a seeded split of one set of images (an .npz), not the dataset's splits
 
     def __post_init__(self) -> None:
         """Every value checked here, before any data is loaded (one clear line each)."""
@@ -111,8 +120,12 @@ class StudyConfig:
         for opt, v in (("--train-size", self.train_size), ("--valid-size", self.valid_size)):
             if v < 1:
                 raise ValueError(f"{opt} must be >= 1, got {v}")
-        check_subset_size(self.dataset, "train", self.train_size, "--train-size")
-        check_subset_size(self.dataset, "x-valid", self.valid_size, "--valid-size")
+        if self.dataset not in STUDY_DATASETS:
+            raise ValueError(f"study dataset {self.dataset!r} must be one of {', '.join(STUDY_DATASETS)} (CIFAR-10 "
+                             "trains as cifar10-valid: its 25k train half, validated on the other half)")
+        if not self.pool:  # a pool's size is its file's: checked against it (pool_split)
+            check_subset_size(self.dataset, "train", self.train_size, "--train-size")
+            check_subset_size(self.dataset, "x-valid", self.valid_size, "--valid-size")
         for n in (self.beta_samples, *self.extra_beta_samples):
             if not 1 <= n <= self.train_size:
                 raise ValueError(f"--beta-samples {n} must lie in 1..--train-size ({self.train_size})")
@@ -168,16 +181,52 @@ class StudyData:
     std: tuple[float, ...] = field(default_factory=tuple)
 
 
+def pool_split(labels: np.ndarray, cfg: StudyConfig, what: str = "the pool") -> tuple[np.ndarray, np.ndarray]:
+    """(train, valid) indices into one set of images with ``labels`` (``cfg.pool``): valid a seeded
+    class-stratified subset of about ``valid_size`` (seed ``data_seed``), train one of about
+    ``train_size`` of the rest (seed ``data_seed + 1``); sorted. ValueError (one line, naming ``what``)
+    when they do not fit."""
+    n, t, v = len(labels), cfg.train_size, cfg.valid_size
+    if t + v > n:
+        raise ValueError(f"{what} holds {n:,} images, fewer than --train-size {t:,} + --valid-size {v:,} (train and "
+                         f"validation are a seeded split of them): e.g. --train-size {n - n // 5} --valid-size {n // 5}")
+    rest, valid = stratified_split(labels, v / n, cfg.data_seed)
+    if t > len(rest):  # per-class rounding took a few more for validation
+        raise ValueError(f"{what}: --train-size {t:,} exceeds the {len(rest):,} images left after the seeded "
+                         f"validation split of {len(valid):,}; ask for fewer")
+    if t < len(rest):
+        _, keep = stratified_split(labels[rest], t / len(rest), cfg.data_seed + 1)
+        rest = rest[keep]
+    return rest, valid
+
+
 def load_study_data(root: str | os.PathLike, cfg: StudyConfig, cache_dir: str | os.PathLike | None = None) -> StudyData:
-    """CIFAR-10 (``cifar10-valid`` halves) from ``root``, reduced to the configured subsets."""
-    train, valid = load_dataset(cfg.dataset, root, ("train", "x-valid"), cache_dir=cache_dir, seed=cfg.data_seed)
-    if cfg.train_size < len(train):
-        train = stratified_subset(train, cfg.train_size, seed=cfg.data_seed)
-    if cfg.valid_size < len(valid):
-        valid = stratified_subset(valid, cfg.valid_size, seed=cfg.data_seed + 1)
-    if cfg.resolution != train.images.shape[1]:
+    """``cfg.dataset``'s train and validation images from ``root``, reduced to the configured subsets
+    and resolution, with that dataset's normalisation: its own splits (CIFAR-10: the
+    ``cifar10-valid`` halves; CIFAR-100 / ImageNet16-120: ``train`` and ``x-valid``), or with
+    ``cfg.pool`` a seeded split of the one ``.npz`` ``root`` (:func:`pool_split`)."""
+    if cfg.pool:
+        if not str(root).lower().endswith(".npz"):
+            raise ValueError(f"{root}: this study splits one .npz of images (pool), not a dataset's files")
+        full = read_npz_images(root)
+        if full.num_classes > NUM_CLASSES[cfg.dataset]:
+            raise ValueError(f"{root} holds {full.num_classes} classes, more than {cfg.dataset}'s "
+                             f"{NUM_CLASSES[cfg.dataset]}: is it another dataset's images?")
+        tr, va = pool_split(full.labels, cfg, str(root))
+        train, valid = full.subset(tr), full.subset(va)
+    else:
+        train, valid = load_dataset(cfg.dataset, root, ("train", "x-valid"), cache_dir=cache_dir, seed=cfg.data_seed)
+        if cfg.train_size < len(train):
+            train = stratified_subset(train, cfg.train_size, seed=cfg.data_seed)
+        if cfg.valid_size < len(valid):
+            valid = stratified_subset(valid, cfg.valid_size, seed=cfg.data_seed + 1)
+    side = train.images.shape[1]
+    if cfg.resolution > side:
+        raise ValueError(f"--resolution {cfg.resolution}: the images of {root} are {side}x{side} and are only "
+                         f"downsampled; pass --resolution {side} or less")
+    if cfg.resolution != side:
         train, valid = resize_images(train, cfg.resolution), resize_images(valid, cfg.resolution)
-    mean, std = dataset_stats("cifar10")
+    mean, std = dataset_stats(cfg.dataset)
     return StudyData(train, valid, tuple(mean), tuple(std))
 
 
@@ -237,10 +286,11 @@ def train_arch(index: int, data: StudyData, cfg: StudyConfig, store: ResultStore
     t_start = time.perf_counter()
     dev = torch.device(device)
     torch.manual_seed(cfg.seed)
-    net = build_nb201_model(index_to_str(index), num_classes=10, in_channels=data.train.images.shape[-1],
+    classes = NUM_CLASSES[cfg.dataset]  # the head and the frozen probe: the dataset's classes
+    net = build_nb201_model(index_to_str(index), num_classes=classes, in_channels=data.train.images.shape[-1],
                             C=cfg.init_channels, N=cfg.cells).to(dev)
     net = net.to(memory_format=torch.channels_last)
-    probe = NCP(net.feature_dim, 10, hidden=cfg.probe_hidden, bn_position=cfg.probe_bn_position, seed=cfg.seed).to(dev)
+    probe = NCP(net.feature_dim, classes, hidden=cfg.probe_hidden, bn_position=cfg.probe_bn_position, seed=cfg.seed).to(dev)
     pad = max(1, round(4 * cfg.resolution / NATIVE_RESOLUTION))
     tb = train_batches(data.train, cfg.batch_size, device=dev, mean=data.mean, std=data.std, seed=cfg.seed, pad=pad)
     vb = eval_batches(data.valid, 500, device=dev, mean=data.mean, std=data.std)
