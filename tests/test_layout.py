@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "proxies": {"core", "spaces"},
     "training": {"core", "data", "spaces", "store", "predictors"},
     "selection": {"core", "data", "training", "predictors", "evaluation"},
-    "optimizers": {"tables", "spaces", "proxies"},
+    "optimizers": {"tables", "spaces", "proxies", "predictors"},
     "runs": {"core", "data", "tables", "spaces", "store", "executors", "evaluation", "predictors", "proxies",
              "training", "selection", "optimizers"},
     "cli": {"runs", "proxies", "selection", "data", "spaces", "training", "store", "tables"},

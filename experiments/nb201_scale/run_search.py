@@ -41,26 +41,32 @@ EXISTING = {("rea", "benchmark", ""): "REA + benchmark",
 
 def read_rows(path: Path) -> list[dict]:
     """Rows of the search CSV, with ``warmup_scorer`` filled in for files written before the column
-    existed (their only warm-up rows are naswot_v1's)."""
+    existed (their only warm-up rows are naswot_v1's) and ``dataset`` for those written before that
+    one (CIFAR-10's)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
         if "warmup_scorer" not in r or r["warmup_scorer"] is None:
             r["warmup_scorer"] = "naswot_v1" if r["method"] == "warmup_rea" else ""
+        r["dataset"] = r.get("dataset") or "cifar10"
     return rows
 
 
+def _key(r: dict) -> tuple[str, str, str, str]:
+    return r.get("dataset") or "cifar10", r["method"], r["scorer"], r["warmup_scorer"]
+
+
 def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
-    """``old`` less the rows of the (method, scorer, warm-up scorer) configurations in ``new``, then ``new``."""
-    replaced = {(r["method"], r["scorer"], r["warmup_scorer"]) for r in new}
-    return [r for r in old if (r["method"], r["scorer"], r["warmup_scorer"]) not in replaced] + new
+    """``old`` less the rows of the (dataset, method, scorer, warm-up scorer) configurations in ``new``,
+    then ``new``."""
+    replaced = {_key(r) for r in new}
+    return [r for r in old if _key(r) not in replaced] + new
 
 
 def accuracies(rows: list[dict], config: tuple[str, str, str], budget: float) -> dict[int, float]:
-    """seed -> final ``c10_test`` of the best arch found within ``budget`` (runs that found one)."""
+    """seed -> final ``c10_test`` of the best arch found within ``budget`` (CIFAR-10 runs that found one)."""
     return {int(r["seed"]): float(r["best_test_acc"]) for r in rows
-            if (r["method"], r["scorer"], r["warmup_scorer"]) == config and float(r["budget_s"]) == budget
-            and r["best_test_acc"] != ""}
+            if _key(r) == ("cifar10", *config) and float(r["budget_s"]) == budget and r["best_test_acc"] != ""}
 
 
 def paired_by_seed(a: dict[int, float], b: dict[int, float]) -> tuple[list[float], list[float]]:
@@ -126,11 +132,13 @@ def main() -> None:
         seconds[warm] = float(np.median(np.concatenate([np.diff(c, prepend=0.0) for c in warm_costs])))
         print(f"{warm}: {res.elapsed_s:.0f} s")
         new_rows += [r for r in read_rows(res.out) if float(r["budget_s"]) in budgets]  # as run_search wrote them
+        # (read_rows gives them dataset cifar10: the config searches CIFAR-10)
         configs.append(("warmup_rea", "benchmark", warm))
     out = REPO / s["out"]
     rows = merge_rows(read_rows(out), new_rows)
+    fields = list(dict.fromkeys(["dataset", *FIELDS, *(k for r in rows for k in r)]))  # keep every column
     with atomic_write(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(rows)
     text = report(rows, configs, budgets, pool_csv, s["warmup_pool"], seconds)

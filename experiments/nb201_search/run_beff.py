@@ -56,13 +56,14 @@ def main() -> None:
         for seed, t in enumerate(ts):
             for b in BUDGETS:
                 best = int(t.best_at(b))
-                out_rows.append({"method": method, "scorer": sname, "warmup_scorer": "", "seed": seed, "budget_s": b,
+                out_rows.append({"dataset": "cifar10", "method": method, "scorer": sname, "warmup_scorer": "",
+                                 "seed": seed, "budget_s": b,
                                  "evaluations": int(t.evaluations_at(b)), "best_index": best,
                                  "best_arch_str": index_to_str(best) if best >= 0 else "",
                                  "best_test_acc": f"{truth[best]:.4f}" if best >= 0 else ""})
     with open(args.csv) as f:
         old = [r for r in csv.DictReader(f) if r["scorer"] not in OURS]
-    fields = list(out_rows[0])
+    fields = list(dict.fromkeys([*out_rows[0], *(k for r in old for k in r)]))  # keep every column
     with open(args.csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()

@@ -7,8 +7,8 @@ draw fitted beta_eff curves).
 """
 
 from .best_of_n import best_of_n, best_of_n_draws
-from .correlation import (Correlation, PairedDifference, correlation_table, markdown_table, noise_ceiling,
-                          paired_bootstrap, paired_mean_difference, rank_correlation)
+from .correlation import (Correlation, PairedDifference, correlation_table, markdown_table, median_interval,
+                          noise_ceiling, paired_bootstrap, paired_mean_difference, rank_correlation)
 
-__all__ = ["best_of_n", "best_of_n_draws", "Correlation", "PairedDifference", "correlation_table", "markdown_table", "noise_ceiling",
-           "paired_bootstrap", "paired_mean_difference", "rank_correlation"]
+__all__ = ["best_of_n", "best_of_n_draws", "Correlation", "PairedDifference", "correlation_table", "markdown_table",
+           "median_interval", "noise_ceiling", "paired_bootstrap", "paired_mean_difference", "rank_correlation"]

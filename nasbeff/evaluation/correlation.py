@@ -8,6 +8,8 @@ intervals, paired bootstrap for method-vs-method differences, and the seed-noise
   its interval and the one-sided fraction of resamples where a does not beat b.
 * ``paired_mean_difference(a, b)``: mean(a - b) over paired runs (e.g. search seeds), its bootstrap
   interval over the pairs and the fraction of resamples where a does not beat b.
+* ``median_interval(values)``: the median of repeated runs (e.g. one rho per training seed) with a
+  percentile-bootstrap interval over the runs.
 * ``noise_ceiling(seed_a, seed_b)``: rho between two training seeds of the ground truth, the
   best agreement any predictor of one seed's result can expect.
 """
@@ -138,6 +140,17 @@ def paired_mean_difference(a, b, n_boot: int = 2000, level: float = 0.95, seed: 
         raise ValueError("need at least 2 paired runs")
     boot = d[_boot_indices(d.size, n_boot, seed)].mean(axis=1)
     return PairedDifference(float(d.mean()), _ci(boot, level), float(np.mean(boot <= 0)))
+
+
+def median_interval(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """The median of ``values`` (e.g. one rho per training seed) and its percentile-bootstrap interval:
+    the ``level`` quantile range of the medians of ``n_boot`` resamples of the values, drawn with
+    replacement."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size < 2 or not np.isfinite(v).all():
+        raise ValueError(f"need a 1-d sequence of at least 2 finite values, got shape {v.shape}")
+    boot = np.median(v[_boot_indices(v.size, n_boot, seed)], axis=1)
+    return float(np.median(v)), _ci(boot, level)
 
 
 def noise_ceiling(seed_a, seed_b) -> float:

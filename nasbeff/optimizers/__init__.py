@@ -1,7 +1,8 @@
-"""Search algorithms (imports :mod:`nasbeff.tables`, :mod:`nasbeff.spaces` and :mod:`nasbeff.proxies`
-only): architecture search by table lookup on any :class:`~nasbeff.spaces.SearchSpace` (default NAS-Bench-201;
-also NATS-Bench size): random search, regularized evolution (REA) and a zero-cost warm-up REA, with
-pluggable scorers and a simulated time budget.
+"""Search algorithms (imports :mod:`nasbeff.tables`, :mod:`nasbeff.spaces`, :mod:`nasbeff.proxies` and
+:mod:`nasbeff.predictors` only): architecture search by table lookup on any
+:class:`~nasbeff.spaces.SearchSpace` (default NAS-Bench-201; also NATS-Bench size): random search,
+regularized evolution (REA), a zero-cost warm-up REA and, on NB201, a predictor-guided search
+(:mod:`.predictor_guided`), with pluggable scorers and a simulated time budget.
 
 Scorers
 -------
@@ -60,6 +61,10 @@ Inside a pool, a mutated child outside it is replaced by a pool arch at minimum 
 (number of differing choices of ``space.encode``) from the child, ties at random, the parent
 excluded (when the pool has other archs). A child inside the pool is kept as is, so the full space
 behaves exactly as NATS.
+
+:class:`PredictorGuided` (``'predictor'``, NB201 only) fits a random forest on the GRAF features of
+the archs evaluated so far and evaluates the top predicted of a candidate pool, never the same arch
+twice; optional extra features are scorers charged once per arch (:mod:`.predictor_guided`).
 """
 
 
@@ -68,11 +73,14 @@ from .scorers import (NATS_EPOCHS, PROXY_COST_S, SCORERS, ArrayScorer, LazyScore
                       Scorer, ScoreSource, TableScorer, aggregate_scorer_from_csv, as_scorer, benchmark_scorer,
                       make_scorer, read_scores_csv, scorer_from_csv, table_scorer)
 from .trajectory import DEFAULT_BUDGETS, Trajectory, summarize
+from .predictor_guided import PredictorGuided
+
+METHODS[PredictorGuided.method] = PredictorGuided  # registered here: predictor_guided imports algorithms
 
 __all__ = [
     "Scorer", "ScoreSource", "as_scorer", "ArrayScorer", "LazyScorer", "table_scorer", "TableScorer", "PoolScorer",
     "PopulationScorer", "aggregate_scorer_from_csv",
     "read_scores_csv", "scorer_from_csv", "benchmark_scorer", "make_scorer", "SCORERS",
     "PROXY_COST_S", "NATS_EPOCHS", "Trajectory", "Optimizer", "RandomSearch", "RegularizedEvolution",
-    "WarmupREA", "make_optimizer", "METHODS", "run_seeds", "summarize", "DEFAULT_BUDGETS",
+    "WarmupREA", "PredictorGuided", "make_optimizer", "METHODS", "run_seeds", "summarize", "DEFAULT_BUDGETS",
 ]

@@ -1,11 +1,23 @@
 """Final-accuracy predictors behind one scikit-learn protocol (:mod:`.base`): the paper's
 beta_eff predictor (:mod:`.beta_eff`), the learning-curve baselines (:mod:`.curves`) and the
-training-speed estimators TSE, TSE-E, TSE-EMA (:mod:`.tse`).
+training-speed estimators TSE, TSE-E, TSE-EMA (:mod:`.tse`); and the predictor over architectures
+(:mod:`.arch_features`: the features each search space provides, plus any proxy columns, in one random forest
+or boosted-trees regressor).
 
 Fit on curves, predict: they need no training code. Imports numpy, scipy and scikit-learn, and of
-nasbeff only :mod:`nasbeff.spaces` (the SVR's arch encoding)."""
+nasbeff only :mod:`nasbeff.spaces` (the SVR's arch encoding, the cell and size features)."""
 
-from .arch_features import FEATURE_SETS, ArchPredictor, arch_features, graf_features, onehot_features
+from .arch_features import (
+    FEATURE_SETS,
+    ArchPredictor,
+    FeatureMap,
+    arch_features,
+    feature_map,
+    feature_sets,
+    graf_features,
+    onehot_features,
+    size_features,
+)
 from .base import (
     CurvePredictor,
     BestSeenValue,
@@ -32,7 +44,8 @@ from .curves import (
     nb201_arch_features,
 )
 
-__all__ = ["FEATURE_SETS", "ArchPredictor", "arch_features", "graf_features", "onehot_features", 
+__all__ = ["FEATURE_SETS", "ArchPredictor", "FeatureMap", "arch_features", "feature_map", "feature_sets", "graf_features",
+    "onehot_features", "size_features",
     "CurvePredictor", "LastSeenValue", "BestSeenValue", "BetaEffPredictor", "CurveSVR", "CurveExtrapolation",
     "AffineEnsemble", "BetaFit", "fit_beta_curve", "MIN_POINTS", "CurveFamily", "LCE_FAMILIES", "LCEFit",
     "WEIGHTINGS", "extrapolate_curve", "last_seen", "best_seen", "last_seen_value", "best_seen_value",

@@ -66,6 +66,21 @@ class ReportResult:
     notes: list[str] = field(default_factory=list)  # which archs the rows count, and warnings
 
 
+def scores_dataset(path: Path | None) -> str | None:
+    """The dataset a rank CSV's rows were trained on (its ``dataset`` column, one value; ``nasbeff rank``
+    writes it), or None: no such file or column, or rows of several datasets."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        fields, rows = read_csv(Path(path), "--scores")
+    except ValueError:
+        return None  # a bad file: run_report says so
+    names = {r.get("dataset") or "" for r in rows}
+    if "dataset" not in fields or len(names) != 1:
+        return None
+    return names.pop() or None
+
+
 def _score_columns(fields: list[str], columns: tuple[str, ...]) -> list[str]:
     from .. import proxies as zc
 
@@ -205,7 +220,8 @@ def _report_scores(cfg: ReportConfig, res: ReportResult):
 
 
 def _search_groups(path: Path) -> dict[str, dict[float, list[float]]]:
-    """A search CSV's ``best_test_acc`` grouped by (method, scorer, warm-up) and budget."""
+    """A search CSV's ``best_test_acc`` grouped by (method, scorer, warm-up) and budget, and by
+    ``dataset`` where the CSV has that column (a dataset other than CIFAR-10 is named in the label)."""
     fields, rows = read_csv(path, "--search")
     need = {"method", "scorer", "seed", "budget_s", "best_test_acc"}
     if not need <= set(fields):
@@ -214,6 +230,8 @@ def _search_groups(path: Path) -> dict[str, dict[float, list[float]]]:
     for r in rows:
         warm = r.get("warmup_scorer") or ""
         label = f"{r['method']}+{r['scorer']}" + (f" (warm-up {warm})" if warm else "")
+        if (r.get("dataset") or "cifar10") != "cifar10":
+            label += f" [{r['dataset']}]"
         groups.setdefault(label, {}).setdefault(to_float(r["budget_s"]), []).append(to_float(r["best_test_acc"]))
     if not groups:
         raise ValueError(f"{path} has no rows")

@@ -71,6 +71,7 @@ __all__ = [
     "neighbours",
     "nb201_channels",
     "count_cell_network_params",
+    "count_cell_network_flops",
     "NB201Cell",
     "NB201ReductionBlock",
     "TinyCellNetwork",
@@ -655,6 +656,44 @@ def count_cell_network_params(
                     total += ci * c + 2 * c
         c_prev = c
     return total + 2 * c_prev + c_prev * num_classes + num_classes
+
+
+def count_cell_network_flops(
+    channels: Sequence[int], arch: ArchLike, num_classes: int = 10, in_channels: int = 3, resolution: int = 32
+) -> int:
+    """FLOPs of one forward pass of one ``resolution`` x ``resolution`` image through
+    :class:`TinyCellNetwork`, in closed form, counted as ``torch.utils.flop_counter`` does (the
+    ``flops`` proxy): 2 per multiply-add of a convolution or the Linear head; BN, activations,
+    pooling, sums and biases count 0.
+
+    With ``A`` the current spatial area: stem ``2 * 9 c_in c_0 A``; cell edge (c_i -> c_o) conv kxk
+    ``2 k^2 c_i c_o A``, skip/pool with ``c_i != c_o`` ``2 c_i c_o A`` (their 1x1 conv), otherwise 0;
+    reduction ``c_i -> c_o`` halves the side first, then ``2 (9 c_i c_o + 9 c_o^2 + c_i c_o) A``; head
+    ``2 c_last num_classes``.
+    """
+    a = to_arch(arch)
+    channels = tuple(int(c) for c in channels)
+    if len(channels) < 2 or len(channels) % 3 != 2:
+        raise ValueError(f"channels must have length 3N+2, got {len(channels)}: {channels}")
+    if resolution < 4 or resolution % 4:
+        raise ValueError(f"resolution must be a positive multiple of 4 (two stride-2 reductions), got {resolution}")
+    n = len(channels) // 3
+    side = int(resolution)
+    total = 2 * 9 * in_channels * channels[0] * side * side
+    c_prev = channels[0]
+    for i, c in enumerate(channels):
+        if i in (n, 2 * n + 1):
+            side //= 2
+            total += 2 * (9 * c_prev * c + 9 * c * c + c_prev * c) * side * side
+        else:
+            for op, (s, _t) in zip(a.ops, NB201_EDGES):
+                ci = c_prev if s == 0 else c
+                macs = {"nor_conv_1x1": ci * c, "nor_conv_3x3": 9 * ci * c}.get(op, 0)
+                if op in ("skip_connect", "avg_pool_3x3") and ci != c:
+                    macs = ci * c
+                total += 2 * macs * side * side
+        c_prev = c
+    return total + 2 * c_prev * num_classes
 
 
 # --------------------------------------------------------------------------------------------
