@@ -53,19 +53,36 @@ def test_local_backend_keeps_order_calls_back_and_fixes_threads():
         make_backend("dask")
 
 
+def _pid(_unit: int) -> int:
+    import os
+    import time
+
+    time.sleep(0.05)  # so that both workers take units
+    return os.getpid()
+
+
 def test_process_backend_gives_the_in_process_results_in_unit_order():
     seen = []
-    out = ProcessBackend(workers=2, threads=1).map_units(_threads, [1, 2, 3], on_result=lambda u, r: seen.append(u))
-    assert out == [1, 1, 1] and sorted(seen) == [1, 2, 3]
-    job = _job()
-    units = [(i, PROXIES) for i in ARCHS[:2]]
-    local = LocalBackend(threads=1).map_units(job, units)
-    procs = ProcessBackend(workers=2, threads=1).map_units(job, units)
+    backend = ProcessBackend(workers=2, threads=1)
+    try:
+        out = backend.map_units(_threads, [1, 2, 3], on_result=lambda u, r: seen.append(u))
+        assert out == [1, 1, 1] and sorted(seen) == [1, 2, 3]
+        job = _job()
+        units = [(i, PROXIES) for i in ARCHS[:2]]
+        local = LocalBackend(threads=1).map_units(job, units)
+        pids = backend.map_units(_pid, [0, 1, 2, 3])
+        procs = backend.map_units(job, units)  # the same worker processes serve every call
+        assert set(backend.map_units(_pid, [0, 1, 2, 3])) <= set(pids) and len(set(pids)) <= 2
+    finally:
+        backend.close()
     assert [{n: r[n]["value"] for n in PROXIES} for r in local] == [{n: r[n]["value"] for n in PROXIES} for r in procs]
     with pytest.raises(ValueError, match="workers"):
         ProcessBackend(workers=0)
+    failing = ProcessBackend(workers=2)
     with pytest.raises(KeyError, match="unknown proxy"):  # a worker's error reaches the driver
-        ProcessBackend(workers=2).map_units(ProxyJob(job.batches, job.channels), [(0, ("no_such_proxy",))])
+        failing.map_units(ProxyJob(job.batches, job.channels), [(0, ("no_such_proxy",))])
+    assert failing._pool is None  # and the workers are gone
+    failing.close()  # closing twice is harmless
 
 
 def test_the_executor_knows_nothing_of_the_domain():

@@ -107,14 +107,26 @@ def _opt(help: str) -> typer.models.OptionInfo:
 
 @app.command()
 def rank(
-    data: Path = typer.Option(..., help="CIFAR-10 images: a cifar-10-batches-py folder, a train|test/<class>/ image "
-                                        "tree or a .tar(.gz) of one "
-                                        "(e.g. ../shared/data/cifar10/cifar10_jpeg.tar.gz)."),
+    data: Path | None = typer.Option(None, help="Images of --dataset: CIFAR-10 as a cifar-10-batches-py folder, a "
+                                                "train|test/<class>/ image tree or a .tar(.gz) of one (e.g. "
+                                                "../shared/data/cifar10/cifar10_jpeg.tar.gz); CIFAR-100 as a "
+                                                "cifar-100-python folder; any dataset as an .npz of images + labels "
+                                                "(e.g. ../shared/data/cifar100/cifar100_5000_uint8.npz), whose "
+                                                "train and validation images are a seeded split of its images."),
+    dataset: str = typer.Option("cifar10", help="Whose images, classes (the network's head and the probe) and "
+                                                "statistics: cifar10, cifar100 or imagenet16-120 (aliases of "
+                                                "nasbeff.data); in the store key and the rows' dataset column "
+                                                "(nasbeff report reads its truth from it: c10_test, c100_test, "
+                                                "in16_test). From its own files: train and x-valid splits; from an "
+                                                ".npz (the shared 5,000 CIFAR-100 images): a seeded split of those "
+                                                "images, not CIFAR-100's own train/test split, so the validation "
+                                                "accuracy is on held-out images of the same set."),
     archs: str = typer.Option("0-199", help="Pool of NB201 arch indices: ranges/lists like 0-199 or 0,5,9."),
     sample: int = ARCH_SAMPLE,
     sample_seed: int = SAMPLE_SEED,
     store: Path = typer.Option(Path("runs/nb201_rank.sqlite"), help="Result store (SQLite); re-runs resume from it."),
-    out: Path = typer.Option(Path("runs/nb201_cifar10_rank.csv"), help="Per-arch CSV written at the end."),
+    out: Path | None = typer.Option(None, help="Per-arch CSV written at the end (default "
+                                               "runs/nb201_<dataset>_rank.csv)."),
     protocol: str = typer.Option("", help="Named protocol (nasbeff.training.protocols): cpu or gpu; options below override it."),
     preregistered: Path | None = typer.Option(None, help="Run a committed test config (archs, study, predictor); "
                                               "refused when the file differs from its commit."),
@@ -122,8 +134,10 @@ def rank(
                                         "finished ones merged in (resume in a fresh checkout)."),
     scores: Path | None = typer.Option(None, help="Join the proxy columns of this nasbeff score CSV (as zc_<name>)."),
     epochs: int | None = _opt("Epochs observed per arch (default 5)."),
-    train_size: int | None = _opt("Training images, seeded class-balanced subset of the 25k train half (5000)."),
-    valid_size: int | None = _opt("Validation images, subset of the x-valid half (2000)."),
+    train_size: int | None = _opt("Training images, seeded class-balanced subset of the 25k train half (5000; "
+                                  "an .npz: of the images left after --valid-size)."),
+    valid_size: int | None = _opt("Validation images, subset of the x-valid half (2000; an .npz: a seeded "
+                                  "class-balanced subset of its images)."),
     batch_size: int | None = _opt("Training batch size (128)."),
     lr: float | None = _opt("Initial learning rate, cosine over --schedule-epochs (0.1)."),
     schedule_epochs: int | None = _opt("Length of the cosine schedule (NB201: 200; >= --epochs)."),
@@ -153,7 +167,7 @@ def rank(
                                 "--no-resume refuses to run on an existing store instead of mixing runs."),
     debug: bool = DEBUG,
 ) -> None:
-    """Rank NB201 archs on CIFAR-10 by beta_eff after a few epochs (resumable).
+    """Rank NB201 archs on CIFAR-10 (or --dataset) by beta_eff after a few epochs (resumable).
 
     Trains each arch briefly under the frozen probe, predicts its final accuracy at beta_eff = 0
     (plus last/best seen value and TSE) and writes one CSV row per arch. Every epoch is
@@ -167,7 +181,7 @@ def rank(
                      beta_samples=beta_samples, beta_points=beta_points, beta_bn=beta_bn, placement=placement,
                      mode=mode, seed=seed,
                      extra_beta_samples=_csv_ints(extra_beta_samples, "--extra-beta-samples", "128,2048") or None)
-        cfg = build_rank_config(protocol, preregistered, given, beff_variant, data=data,
+        cfg = build_rank_config(protocol, preregistered, given, beff_variant, dataset, data=data,
                                 archs=tuple(parse_indices(archs)), sample=sample, sample_seed=sample_seed, store=store,
                                 out=out, device=device, threads=threads, workers=workers, backend=backend,
                                 ray_address=ray_address, ray_cpus=ray_cpus, time_limit=time_limit, resume=resume,
@@ -260,12 +274,18 @@ def score(
 
 @app.command()
 def search(
-    method: str = typer.Option("rea", help="rea (regularized evolution), random, or warmup_rea (zero-cost warm-up "
-                                           "then REA); comma-separated to compare several."),
+    method: str = typer.Option("rea", help="rea (regularized evolution), random, warmup_rea (zero-cost warm-up "
+                                           "then REA) or predictor (a GRAF random forest refitted on what was "
+                                           "evaluated picks what to evaluate next; nb201 only); comma-separated "
+                                           "to compare several."),
     scorer: str = typer.Option("benchmark", help="What the search maximises: benchmark (NATS-Bench's simulated "
-                                                 "training), zen, naswot_v1 (published proxy columns), or beff (the "
-                                                 "--pool-column of --pool-csv); comma-separated for several."),
-    warmup_scorer: str = typer.Option("naswot_v1", help="Warm-up scorer of warmup_rea (zen, naswot_v1, beff) or a rank "
+                                                 "training), zen, naswot_v1 (published proxy columns), beff (the "
+                                                 "--pool-column of --pool-csv), or live:<name>, computed when the "
+                                                 "search first visits an arch, on the images of --data: any "
+                                                 "registered proxy (live:meco) or an early-training scorer of one "
+                                                 "--protocol run (live:beff_pred, live:tse_e, live:lsv, ...), charged "
+                                                 "its measured seconds; comma-separated for several."),
+    warmup_scorer: str = typer.Option("naswot_v1", help="Warm-up scorer of warmup_rea (zen, naswot_v1, beff, live:<proxy>) or a rank "
                                       "aggregate of --pool-csv columns (rank:meco+aznas_trainability+flops: ranked "
                                       "within each warm-up pool, charged its parts' seconds)."),
     warmup_pool: int = typer.Option(1000, help="Archs scored by the warm-up scorer in warmup_rea."),
@@ -274,6 +294,9 @@ def search(
     pool_column: str = typer.Option("beff_pred", help="Score column of --pool-csv (higher = better)."),
     cost_column: str = typer.Option("gpu_seconds", help="Seconds charged per beff evaluation (column of --pool-csv)."),
     in_pool: bool = typer.Option(False, "--in-pool", help="Restrict every scorer to the archs of --pool-csv."),
+    predictor_features: str = typer.Option("", help="Columns of --pool-csv the predictor method also fits on "
+                                           "(comma-separated, e.g. flops,synflow,meco of a nasbeff score CSV), each "
+                                           "charged its <column>_seconds once per arch."),
     space: str = typer.Option("nb201", help="Search space: nb201 (alias tss) or nats-size (alias sss; --shared then "
                                             "names a size-space CSV or the NATS-Bench sss files)."),
     budget: float = typer.Option(12000.0, help="Simulated search budget in seconds."),
@@ -291,6 +314,27 @@ def search(
     report_datasets: str = typer.Option("", help="Also report the chosen arch's test accuracy on these datasets "
                                                  "(comma-separated, or 'all': NB201's and NASWOT's convention of "
                                                  "searching on CIFAR-10 and reading all three)."),
+    evaluations: int = typer.Option(0, help="Also stop every run after this many evaluations (0: the budget only)."),
+    data: str = typer.Option("", help="Live scorers: the images of --dataset (the forms of nasbeff score / rank, "
+                                      "e.g. ../shared/data/cifar10/cifar10_jpeg.tar.gz)."),
+    store: Path = typer.Option(Path("runs/live_scores.sqlite"), help="Live scorers: result store, with the keys of "
+                                                                    "rank and score (give theirs to reuse their "
+                                                                    "units); a rerun resumes from it."),
+    protocol: str = typer.Option("cpu", help="Live early-training scorers: the rank protocol (cpu or gpu) and its "
+                                             "predictor."),
+    results: Path | None = typer.Option(None, help="Live scorers: a CSV(.gz) of finished units to commit: "
+                                                   "imported into --store first, every finished unit merged in at "
+                                                   "the end (also on Ctrl-C), so a fresh checkout resumes."),
+    study: str = typer.Option("", help="Live early-training scorers: study values on top of --protocol, as "
+                                       "name=value pairs (epochs=3,train_size=5000; the names of rank's options)."),
+    batch_size: int = typer.Option(64, help="Live proxies: images per batch (as nasbeff score)."),
+    batches: int = typer.Option(0, help="Live proxies: batches (0: what the proxies need, as nasbeff score)."),
+    workers: int = WORKERS,
+    threads: int = THREADS,
+    device: str = typer.Option("cpu", help="Live scorers: torch device (cpu, cuda, cuda:1)."),
+    backend: str = typer.Option("local", help="Live scorers: local or ray (pip install nasbeff[ray])."),
+    ray_address: str = RAY_ADDRESS,
+    ray_cpus: int = RAY_CPUS,
     debug: bool = DEBUG,
 ) -> None:
     """Search NAS-Bench-201 (or the NATS size space) by table lookup under a simulated budget.
@@ -308,7 +352,11 @@ def search(
         cfg = SearchConfig(methods=method, scorers=scorer, warmup_scorer=warmup_scorer, warmup_pool=warmup_pool,
                            pool_csv=pool_csv, pool_column=pool_column, cost_column=cost_column, in_pool=in_pool,
                            budget=budget, seeds=count, seed=seed, points=points, space=space, shared=shared, out=out,
-                           seed_list=listed, dataset=dataset, report_datasets=report_datasets)
+                           seed_list=listed, dataset=dataset, report_datasets=report_datasets,
+                           predictor_features=predictor_features, max_evaluations=evaluations, data=data,
+                           store=store, results=results, protocol=protocol, study=study, batch_size=batch_size, batches=batches, workers=workers,
+                           threads=threads, device=device, backend=backend, ray_address=ray_address,
+                           ray_cpus=ray_cpus)
         with _progress() as on_progress:
             res = run_search(cfg, on_progress)
         from ..runs.search import TEST_COLUMNS
@@ -318,7 +366,8 @@ def search(
                              f"test accuracy ({TEST_COLUMNS[cfg.dataset]}) of the best arch found",
                              ["method", "scorer", "test acc % (mean ± std)", "95% CI ±", "evaluations", "unique archs",
                               *others],
-                             [[r["method"], r["scorer"] + (f" (warm-up {r['warmup_scorer']})" if r["warmup_scorer"]
+                             [[r["method"], r["scorer"] + (f" ({'fits' if r['method'] == 'predictor' else 'warm-up'} "
+                                                          f"{r['warmup_scorer']})" if r["warmup_scorer"]
                                                           else ""),
                                f"{_fmt(r['mean'])} ± {_fmt(r['std'])}" + ("" if r["n"] == r["runs"] else
                                                                          f" (n={r['n']})"),
@@ -340,9 +389,10 @@ def report(
     truth: str | None = typer.Option(None, help="Ground truth: a column of the NB201 table (c10_test, c10_valid, "
                                                 "c100_test, ...) or of --truth-csv (default: --dataset's test "
                                                 "accuracy)."),
-    dataset: str = typer.Option("cifar10", help="Dataset whose test accuracy is the default --truth (cifar10: "
-                                                "c10_test, cifar100: c100_test, imagenet16-120: in16_test); no "
-                                                "images needed."),
+    dataset: str | None = typer.Option(None, help="Dataset whose test accuracy is the default --truth (cifar10: "
+                                                       "c10_test, cifar100: c100_test, imagenet16-120: in16_test; "
+                                                       "default: the rank CSV's dataset column, else cifar10); no "
+                                                       "images needed.", show_default=False),
     truth_csv: Path | None = typer.Option(None, help="Take the ground truth from this CSV (columns index and --truth) "
                                                      "instead of the NB201 table."),
     search_csv: Path | None = typer.Option(None, "--search", help="CSV of nasbeff search: adds search_curves.png."),
@@ -367,9 +417,10 @@ def report(
 
     with _errors(debug):
         from ..data import canonical_dataset
+        from ..runs.report import scores_dataset
         from ..runs.search import SEARCH_DATASETS, TEST_COLUMNS
 
-        ds = canonical_dataset(dataset, SEARCH_DATASETS)
+        ds = canonical_dataset(dataset or scores_dataset(scores) or "cifar10", SEARCH_DATASETS)
         truth = truth or TEST_COLUMNS["cifar10" if ds == "cifar10-valid" else ds]
         cfg = ReportConfig(scores=scores, columns=tuple(c for c in columns.split(",") if c.strip()), main=main,
                            truth=truth, truth_csv=truth_csv, search_csv=search_csv, shared=shared, out=out,

@@ -136,7 +136,8 @@ def _process_task(job: tuple[Callable[[U], R], U, int]) -> R:
 class ProcessBackend:
     """Runs the units in ``workers`` local processes (``spawn``), each unit with ``threads`` torch
     threads; results come back in completion order to ``on_result``. Workers die with the driver
-    (module docstring)."""
+    (module docstring). The processes start with the first :meth:`map_units` and serve every later
+    call until :meth:`close` (what a worker loaded for one call stays loaded for the next)."""
 
     name = "local"
 
@@ -144,6 +145,7 @@ class ProcessBackend:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be an int >= 1, got {workers!r}")
         self.workers, self.threads = workers, _check_threads(threads)
+        self._pool: Any = None
 
     def map_units(self, fn: Callable[[U], R], units: Sequence[U],
                   on_result: Callable[[U, R], None] | None = None) -> list[R]:
@@ -151,24 +153,32 @@ class ProcessBackend:
         results: list[Any] = [None] * len(units)
         if not units:
             return results
-        ctx = multiprocessing.get_context("spawn")
-        pool = ctx.Pool(min(self.workers, len(units)), initializer=_die_with_parent, initargs=(os.getpid(),))
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ctx.Pool(self.workers, initializer=_die_with_parent, initargs=(os.getpid(),))
         try:
             jobs = [(fn, u, self.threads) for u in units]
-            for k, r in pool.imap_unordered(_indexed_task, list(enumerate(jobs))):
+            for k, r in self._pool.imap_unordered(_indexed_task, list(enumerate(jobs))):
                 results[k] = r
                 if on_result is not None:
                     on_result(units[k], r)
-            pool.close()
         except BaseException:
-            pool.terminate()
+            self._terminate()
             raise
-        finally:
-            pool.join()
         return results
 
+    def _terminate(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.terminate()
+            pool.join()
+
     def close(self) -> None:
-        """Nothing to release (the pool ends with each map_units call)."""
+        """End the worker processes (they finish no further unit)."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.close()
+            pool.join()
 
 
 def _indexed_task(item: tuple[int, tuple[Callable[[U], R], U, int]]) -> tuple[int, R]:

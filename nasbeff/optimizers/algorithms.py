@@ -100,10 +100,14 @@ class Optimizer(ABC):
     def _scorers(self) -> tuple[Scorer, ...]:
         return (self.scorer,)
 
-    def run(self, budget_s: float, seed: int) -> Trajectory:
-        """Search until the next evaluation would exceed ``budget_s`` simulated seconds."""
+    def run(self, budget_s: float, seed: int, max_evaluations: int | None = None) -> Trajectory:
+        """Search until the next evaluation would exceed ``budget_s`` simulated seconds, or after
+        ``max_evaluations`` evaluations (None: no cap)."""
         _check_run_args(budget_s, seed)
-        rec = _Recorder(float(budget_s))
+        if max_evaluations is not None and (isinstance(max_evaluations, bool) or not isinstance(
+                max_evaluations, (int, np.integer)) or max_evaluations < 1):
+            raise ValueError(f"max_evaluations must be an int >= 1 or None, got {max_evaluations!r}")
+        rec = _Recorder(float(budget_s), None if max_evaluations is None else int(max_evaluations))
         self._search(rec, np.random.default_rng(int(seed)))
         return rec.trajectory(self.method, self.scorer.name, int(seed), getattr(self, "warmup_name", None))
 

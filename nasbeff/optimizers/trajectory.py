@@ -75,8 +75,9 @@ class Trajectory:
 class _Recorder:
     """Charges evaluations under the budget rule and records them."""
 
-    def __init__(self, budget_s: float) -> None:
+    def __init__(self, budget_s: float, max_evaluations: int | None = None) -> None:
         self.budget = budget_s
+        self.max_evaluations = max_evaluations
         self.spent = 0.0
         self.idx: list[int] = []
         self.score: list[float] = []
@@ -86,7 +87,10 @@ class _Recorder:
         self._best = {0: (-1, -math.inf), 1: (-1, -math.inf)}
 
     def evaluate(self, scorer: Scorer, index: int, stage: int = 1) -> float | None:
-        """Score ``index`` and charge it; None (nothing recorded) if it does not fit the budget."""
+        """Score ``index`` and charge it; None (nothing recorded) if it does not fit the budget or
+        the run has made ``max_evaluations`` already (checked first: a live scorer is not asked)."""
+        if self.max_evaluations is not None and len(self.idx) >= self.max_evaluations:
+            return None
         c = float(scorer.cost(index))
         if not (c > 0 and math.isfinite(c)):
             raise ValueError(f"{scorer.name}: cost of arch {index} must be finite and > 0, got {c}")
@@ -113,6 +117,8 @@ class _Recorder:
         None if not all of them fit the budget (those that fit are recorded)."""
         charged: list[int] = []
         for index in indices:
+            if self.max_evaluations is not None and len(self.idx) + len(charged) >= self.max_evaluations:
+                break
             c = float(scorer.cost(index))
             if not (c > 0 and math.isfinite(c)):
                 raise ValueError(f"{scorer.name}: cost of arch {index} must be finite and > 0, got {c}")

@@ -19,9 +19,11 @@ score = ``c10_valid`` (cifar10-valid x-valid), cost = ``train_time_s_c10valid * 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,12 +39,14 @@ from ..optimizers import (
     scorer_from_csv, summarize, table_scorer,
 )
 from ..spaces import SPACE_NAMES, SearchSpace, get_space
+from ..tables import TEST_COLUMNS as TEST_COLUMNS_OF
 from ._common import Progress, check_sample, check_writable, few_samples_note, parse_names
+from .live import COST_MODEL as LIVE_COST_MODEL, LiveConfig, LiveEvaluator, is_live, live_base
 
 __all__ = ["Method", "ScorerName", "SpaceName", "SearchConfig", "SearchTable", "ColumnTable", "SearchResult",
            "load_table", "run_search", "CSV_FIELDS", "SIZE_FULL_EPOCHS"]
 
-Method = Literal["rea", "random", "warmup_rea"]
+Method = Literal["rea", "random", "warmup_rea", "predictor"]
 ScorerName = Literal["benchmark", "zen", "naswot_v1", "beff"]
 SpaceName = Literal["nb201", "nats-size"]
 
@@ -52,9 +56,11 @@ SPACE_SCORERS: dict[str, tuple[str, ...]] = {"nb201": get_args(ScorerName), "nat
 SIZE_FULL_EPOCHS = 90
 CSV_FIELDS = ("method", "scorer", "warmup_scorer", "seed", "budget_s", "evaluations", "best_index", "best_arch_str",
               "best_test_acc")
+#: Columns a search with live scorers adds (:func:`_live_columns`).
+LIVE_FIELDS = ("cost_model", "unique_trained", "cpu_seconds")
 #: Datasets NB201 search can run on, and the test-accuracy column each reports.
 SEARCH_DATASETS = ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120")
-TEST_COLUMNS = {"cifar10": "c10_test", "cifar100": "c100_test", "imagenet16-120": "in16_test"}
+TEST_COLUMNS = {d: TEST_COLUMNS_OF[d] for d in ("cifar10", "cifar100", "imagenet16-120")}
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ class SearchConfig:
     ``points`` evenly spaced budgets per run plus the report budgets up to ``budget``. ``space``:
     ``nb201`` (alias ``tss``) or ``nats-size`` (alias ``sss``). ``shared``: the ground truth (NB201:
     the data folder, default ``../shared/data`` or ``$NASBEFF_SHARED_DATA``; NATS-size: a size CSV
-    or NATS-Bench ``sss`` files)."""
+    or NATS-Bench ``sss`` files). ``predictor_features``: ``pool_csv`` columns the ``predictor`` method
+    fits on beside the GRAF features, each charged its ``<column>_seconds`` once per arch."""
 
     methods: tuple[Method, ...] = ("rea",)
     scorers: tuple[ScorerName, ...] = ("benchmark",)
@@ -90,6 +97,23 @@ class SearchConfig:
     dataset: str = "cifar10"  # whose validation accuracy and training time the search sees; its test accuracy reports
     report_datasets: tuple[str, ...] = ()  # also the chosen arch's test accuracy on these (best_<col> columns)
     seed_list: tuple[int, ...] = ()  # exactly these seeds instead of seed .. seed + seeds - 1 (seeds = their count)
+    max_evaluations: int = 0  # > 0: every run also stops after this many evaluations
+    # live scorers (``live:<name>``, :mod:`.live`): how and where they evaluate
+    data: str = ""
+    store: Path = Path("runs/live_scores.sqlite")
+    protocol: str = "cpu"
+    study: str = ""  # StudyConfig values on top of --protocol: "epochs=3,train_size=200"
+    batch_size: int = 64
+    batches: int = 0
+    workers: int = 1
+    threads: int = 1
+    device: str = "cpu"
+    backend: str = "local"
+    ray_address: str = ""
+    ray_cpus: int = 0
+    results: Path | None = None  # live scorers: a committed file of finished units (import at start, merge at end)
+    deadline: float | None = None  # live scorers: UNIX time after which no unit starts (.live.LiveTimeLimit)
+    predictor_features: tuple[str, ...] = ()  # pool_csv columns the predictor also fits on, charged <col>_seconds
 
     def __post_init__(self) -> None:
         if self.seed_list:
@@ -112,9 +136,36 @@ class SearchConfig:
         space = SPACE_NAMES[self.space]
         object.__setattr__(self, "space", space)
         object.__setattr__(self, "methods", parse_names(self.methods, "--method", get_args(Method)))
-        object.__setattr__(self, "scorers", parse_names(self.scorers, "--scorer", SPACE_SCORERS[space]))
+        given = [n.strip() for n in (self.scorers.split(",") if isinstance(self.scorers, str) else self.scorers)
+                 if str(n).strip()]
+        live = [n for n in given if is_live(n)]
+        plain = parse_names([n for n in given if not is_live(n)], "--scorer", SPACE_SCORERS[space]) if \
+            len(live) < len(given) else ()
+        object.__setattr__(self, "scorers", tuple(n if is_live(n) else plain[[m for m in given
+                                                                             if not is_live(m)].index(n)]
+                                                  for n in given))
         warm = "warmup_rea" in self.methods
-        if self.warmup_is_aggregate:
+        if warm and is_live(self.warmup_scorer):
+            live.append(self.warmup_scorer)
+        if isinstance(self.max_evaluations, bool) or not isinstance(self.max_evaluations, int) or \
+                self.max_evaluations < 0:
+            raise ValueError(f"--evaluations must be an integer >= 0 (0: no cap), got {self.max_evaluations!r}")
+        object.__setattr__(self, "live", None)
+        if live:
+            if space != "nb201":
+                raise ValueError(f"{live[0]}: live scorers need --space nb201")
+            object.__setattr__(self, "live", LiveConfig(
+                names=tuple(live_base(n) for n in live), data=str(self.data or ""), dataset=self.dataset,
+                store=Path(self.store), protocol=self.protocol, study=parse_study_options(self.study),
+                batch_size=self.batch_size, batches=self.batches,
+                seed=0, device=self.device, threads=self.threads, workers=self.workers, backend=self.backend,
+                ray_address=self.ray_address, ray_cpus=self.ray_cpus, results=self.results,
+                deadline=self.deadline))
+        elif self.data:
+            raise ValueError("--data is for live scorers (--scorer live:<name>); table scorers need no images")
+        if warm and is_live(self.warmup_scorer):
+            pass
+        elif self.warmup_is_aggregate:
             parse_aggregate_name(self.warmup_scorer)  # ValueError for a malformed aggregate
             if space != "nb201":
                 raise ValueError("an aggregate --warmup-scorer needs --space nb201 (its parts come from --pool-csv)")
@@ -138,6 +189,13 @@ class SearchConfig:
             raise FileNotFoundError(f"--pool-csv {self.pool_csv} not found (made by nasbeff rank or nasbeff score)")
         if self.shared is not None and not self.shared.exists():
             raise FileNotFoundError(f"--shared {self.shared} does not exist")
+        if "predictor" in self.methods and space != "nb201":
+            raise ValueError("--method predictor needs --space nb201 (its GRAF features describe NB201 cells)")
+        feats = self.predictor_features
+        object.__setattr__(self, "predictor_features", tuple(
+            c.strip() for c in (feats.split(",") if isinstance(feats, str) else feats) if c.strip()))
+        if self.predictor_features and "predictor" not in self.methods:
+            raise ValueError("--predictor-features needs --method predictor")
         if (self.dataset != "cifar10" or self.report_datasets) and space != "nb201":
             raise ValueError("--dataset and --report-datasets other than cifar10 need --space nb201 (the size "
                              "space's table holds CIFAR-10 only)")
@@ -156,8 +214,8 @@ class SearchConfig:
     @property
     def needs_pool_csv(self) -> bool:
         """True when a scorer or the pool comes from ``pool_csv``."""
-        return self.in_pool or "beff" in self.scorers or ("warmup_rea" in self.methods and (
-            self.warmup_scorer == "beff" or self.warmup_is_aggregate))
+        return self.in_pool or "beff" in self.scorers or bool(self.predictor_features) or (
+            "warmup_rea" in self.methods and (self.warmup_scorer == "beff" or self.warmup_is_aggregate))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,16 +359,58 @@ class SearchResult:
     """What to keep in mind when reading the summary, one line each (also each summary row's
     ``note``): an interval from fewer than 5 runs, runs that all ended at one accuracy, a warm-up
     pool cut to the archs it can draw from, a warm-up that used up the budget."""
+    computed: list[tuple[str, int]] = field(default_factory=list)
+    """Live scorers: the (kind, arch) units this run computed (the rest were read from the store)."""
 
 
-def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[str], Any]:
-    """``get(name) -> Scorer`` for this config (built once per name)."""
+def parse_study_options(text: str) -> tuple[tuple[str, Any], ...]:
+    """``"epochs=3,train_size=200,beta_bn=batch"`` -> ``(("epochs", 3), ("train_size", 200), ("beta_bn",
+    "batch"))``: numbers become int or float, the rest stays text (StudyConfig checks names and values)."""
+    out = []
+    for part in (p.strip() for p in str(text or "").split(",") if p.strip()):
+        name, eq, value = part.partition("=")
+        if not eq or not name.strip() or not value.strip():
+            raise ValueError(f"--study {text!r}: write name=value pairs separated by commas, e.g. epochs=3,train_size=200")
+        v: Any = value.strip()
+        for cast in (int, float):
+            try:
+                v = cast(v)
+                break
+            except ValueError:
+                continue
+        out.append((name.strip().replace("-", "_"), v))
+    return tuple(out)
+
+
+def cost_model(cfg: SearchConfig, name: str) -> str:
+    """What a scorer charges per evaluation (the ``cost_model`` column): ``measured`` (a live scorer:
+    its unit's stored measured seconds), ``nb201_train_time`` (the benchmark's 12-epoch training time),
+    ``fixed`` (a published proxy column's fixed seconds) or ``csv:<column>`` (seconds of ``pool_csv``)."""
+    if is_live(name):
+        return LIVE_COST_MODEL
+    if name == "benchmark":
+        return "nb201_train_time" if cfg.space == "nb201" else "nats_size_train_time"
+    if name == "beff":
+        return f"csv:{cfg.cost_column}"
+    if is_aggregate_name(name):
+        return "csv:" + "+".join(f"{p}_seconds" for p in parse_aggregate_name(name)[1])
+    return "fixed"
+
+
+def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view, live: Any = None) -> Callable[[str], Any]:
+    """``get(name) -> Scorer`` for this config (built once per name); ``live``: the open
+    :class:`~.live.LiveEvaluator` of the ``live:`` names."""
     beff = pool = None
+    built: dict[str, Any] = {}
     if cfg.in_pool or "beff" in (*cfg.scorers, cfg.warmup_scorer):
         beff = scorer_from_csv(cfg.pool_csv, cfg.pool_column, cfg.cost_column, name="beff", space=space)
         pool = beff.pool if cfg.in_pool else None
 
     def get(name: str):
+        if is_live(name):
+            if name not in built:
+                built[name] = live.scorer(name)
+            return built[name]
         if name == "beff":
             return beff
         if is_aggregate_name(name):
@@ -326,14 +426,16 @@ def _scorer_factory(cfg: SearchConfig, space: SearchSpace, view) -> Callable[[st
 def _write_csv(rows: list[dict], out: Path) -> None:
     """Rows as CSV, all-or-nothing (:func:`nasbeff.store.atomic_write`)."""
     extra = [k for k in (rows[0] if rows else {}) if k.startswith("best_") and k not in CSV_FIELDS]
+    live = [k for k in LIVE_FIELDS if rows and k in rows[0]]
     with atomic_write(out, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow([*CSV_FIELDS, *extra])
+        w.writerow([*CSV_FIELDS, *extra, *live])
         for r in rows:
             found = r["best_index"] >= 0
             w.writerow([r["method"], r["scorer"], r["warmup_scorer"], r["seed"], f"{r['budget_s']:g}", r["evaluations"],
                         r["best_index"], r["best_arch_str"], f"{r['best_test_acc']:.4f}" if found else "",
-                        *(f"{r[k]:.4f}" if found else "" for k in extra)])
+                        *(f"{r[k]:.4f}" if found else "" for k in extra),
+                        *(f"{r[k]:.2f}" if isinstance(r[k], float) else r[k] for k in live)])
 
 
 def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
@@ -346,36 +448,55 @@ def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
     table = load_table(cfg.space, cfg.shared) if table is None else table
     if not isinstance(table, SearchTable):
         raise ValueError(f"table must have column(), arch() and without_test(), got {type(table).__name__}")
-    get = _scorer_factory(cfg, space, table.without_test())
-    seeds = cfg.seed_list or range(cfg.seed, cfg.seed + cfg.seeds)
-    total, done = len(cfg.methods) * len(cfg.scorers) * cfg.seeds, 0
-    runs: list[tuple[str, str, list[Trajectory]]] = []
-    notes: dict[tuple[str, str], list[str]] = {}
-    plans = []
-    for m in cfg.methods:  # every optimizer first: a warm-up that cannot fit the budget stops before any run
-        for s in cfg.scorers:
-            kw: dict[str, Any] = {"space": space}
-            if m == "warmup_rea":  # the draws are cut to the archs the warm-up can draw from
-                kw.update(warmup_scorer=get(cfg.warmup_scorer), pool_size=max(10, cfg.warmup_pool))
-            opt = make_optimizer(m, get(s), **kw)
-            notes[m, s] = _check_warmup(cfg, opt) if m == "warmup_rea" else []
-            plans.append((m, s, opt))
-    t0 = time.perf_counter()
-    for m, s, opt in plans:
-        trajs = []
-        for k in seeds:
-            progress(done, total, f"{m} / {s} seed {k}")
-            trajs.append(opt.run(cfg.budget, k))
-            done += 1
-        runs.append((m, s, trajs))
-        if m == "warmup_rea":
-            stalled = sum(int((t.stage == 1).sum()) <= opt.population_size for t in trajs)
-            if stalled:
-                notes[m, s].append(f"the warm-up (and the first population) used up the budget in {stalled} of "
-                                   f"{len(trajs)} runs: no evolution step, so those runs report the warm-up "
-                                   f"scorer's pick; lower --warmup-pool or raise --budget")
+    with (LiveEvaluator(cfg.live, f"nasbeff search ({', '.join(cfg.live.names)})") if cfg.live is not None
+          else contextlib.nullcontext()) as live:
+        get = _scorer_factory(cfg, space, table.without_test(), live)
+        seeds = list(cfg.seed_list or range(cfg.seed, cfg.seed + cfg.seeds))
+        total, done = len(cfg.methods) * len(cfg.scorers) * cfg.seeds, 0
+        runs: list[tuple[str, str, list[Trajectory]]] = []
+        notes: dict[tuple[str, str], list[str]] = {}
+        plans = []
+        for m in cfg.methods:  # every optimizer first: a warm-up that cannot fit the budget stops before any run
+            for s in cfg.scorers:
+                kw: dict[str, Any] = {"space": space}
+                if m == "warmup_rea":  # the draws are cut to the archs the warm-up can draw from
+                    kw.update(warmup_scorer=get(cfg.warmup_scorer), pool_size=max(10, cfg.warmup_pool))
+                if m == "predictor" and cfg.predictor_features:  # each charged its measured seconds, once per arch
+                    kw["features"] = [scorer_from_csv(cfg.pool_csv, c, f"{c}_seconds", space=space)
+                                      for c in cfg.predictor_features]
+                opt = make_optimizer(m, get(s), **kw)
+                notes[m, s] = _check_warmup(cfg, opt) if m == "warmup_rea" and not is_live(cfg.warmup_scorer) else []
+                plans.append((m, s, opt))
+        t0 = time.perf_counter()
+        lock = threading.Lock()
+        cap = cfg.max_evaluations or None
+
+        def job(m: str, s: str, opt: Any, k: int) -> Callable[[], Trajectory]:
+            def one() -> Trajectory:
+                nonlocal done
+                traj = opt.run(cfg.budget, k, cap)
+                with lock:
+                    done += 1
+                    progress(done, total, f"{m} / {s} seed {k}")
+                return traj
+            return one
+
+        progress(done, total, "searching")
+        for m, s, opt in plans:
+            jobs = [job(m, s, opt, k) for k in seeds]
+            trajs = live.run(jobs) if live is not None else [j() for j in jobs]
+            runs.append((m, s, trajs))
+            if m == "warmup_rea":
+                stalled = sum(int((t.stage == 1).sum()) <= opt.population_size for t in trajs)
+                if stalled:
+                    notes[m, s].append(f"the warm-up (and the first population) used up the budget in {stalled} of "
+                                       f"{len(trajs)} runs: no evolution step, so those runs report the warm-up "
+                                       f"scorer's pick; lower --warmup-pool or raise --budget")
+        live_costs = _live_costs(live, runs) if live is not None else {}
+        computed = sorted(live.computed) if live is not None else []
     progress(done, total, "done")
     elapsed = time.perf_counter() - t0
+    warm_name = cfg.warmup_scorer
     truth = np.asarray(table.column(TEST_COLUMNS[cfg.dataset]), dtype=np.float64)  # after the search: reporting only
     others = {d: np.asarray(table.column(TEST_COLUMNS[d]), dtype=np.float64) for d in cfg.report_datasets}
     report = sorted({b for b in DEFAULT_BUDGETS if b <= cfg.budget} | {float(cfg.budget)})
@@ -390,7 +511,9 @@ def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
                              "best_arch_str": table.arch(bi) if bi >= 0 else "",
                              "best_test_acc": float(truth[bi]) if bi >= 0 else math.nan,
                              **{f"best_{TEST_COLUMNS[d]}": float(v[bi]) if bi >= 0 else math.nan
-                                for d, v in others.items()}})
+                                for d, v in others.items()},
+                             **(_live_columns(cfg, t, int(t.evaluations_at(b)), s, warm_name, live_costs)
+                                if cfg.live is not None else {})})
         row = summarize(trajs, truth, [cfg.budget])[0]
         for d, v in others.items():  # the chosen archs' accuracy on the other datasets, at the full budget
             accs = np.array([v[int(t.best_at(cfg.budget))] for t in trajs if int(t.best_at(cfg.budget)) >= 0])
@@ -402,8 +525,43 @@ def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
     _write_csv(rows, cfg.out)
     lines = [f"{r['method']} / {r['scorer']}: {n}" for r in summary for n in notes[r["method"], r["scorer"]]]
     lines += [n for r in summary for n in _interval_notes(r)]
+    if cfg.live is not None:
+        lines.append(f"live scorers: {len(computed)} units computed in this run, the others read from "
+                     f"{cfg.live.store}; each evaluation charged its unit's measured seconds (cost model "
+                     f"'{LIVE_COST_MODEL}')")
     return SearchResult(cfg, rows, summary, [t for _, _, ts in runs for t in ts], elapsed, cfg.out,
-                        list(dict.fromkeys(lines)))
+                        list(dict.fromkeys(lines)), computed)
+
+
+def _live_costs(live: LiveEvaluator, runs: list[tuple[str, str, list[Trajectory]]]) -> dict[tuple[str, int], Any]:
+    """(live scorer name, arch) -> its unit's :class:`~.live.UnitCost`, for every live evaluation of ``runs``."""
+    out = {}
+    for _, s, trajs in runs:
+        for t in trajs:
+            for i, stage in zip(t.indices.tolist(), t.stage.tolist()):
+                name = s if stage == 1 else (t.warmup_scorer or "")
+                if is_live(name) and (name, i) not in out:
+                    out[name, i] = live.unit_cost(name, i)
+    return out
+
+
+def _live_columns(cfg: SearchConfig, t: Trajectory, k: int, main: str, warm: str,
+                  costs: dict[tuple[str, int], Any]) -> dict[str, Any]:
+    """``cost_model``; ``unique_trained``: distinct archs the main scorer evaluated in the first ``k``
+    evaluations (each a training run for an early-training scorer); ``cpu_seconds``: the measured
+    CPU seconds of the distinct live units among them (each counted once; a repeat is charged
+    to the budget but computed once)."""
+    seen: set[tuple[str, int]] = set()
+    cpu = 0.0
+    for i, stage in zip(t.indices[:k].tolist(), t.stage[:k].tolist()):
+        name = main if stage == 1 else warm
+        if (name, i) in seen:
+            continue
+        seen.add((name, i))
+        if (name, i) in costs:
+            cpu += costs[name, i].cpu_seconds
+    model = cost_model(cfg, main) + (f"; warm-up {cost_model(cfg, warm)}" if t.warmup_scorer else "")
+    return {"cost_model": model, "unique_trained": sum(1 for n, _ in seen if n == main), "cpu_seconds": cpu}
 
 
 def _check_warmup(cfg: SearchConfig, opt: Any) -> list[str]:

@@ -1,0 +1,156 @@
+"""Issue 26 point 4: REA and random search driven *live* by beta_eff, TSE-E and last-seen value
+(one cpu-protocol training run per arch serves all three) and by MeCo, against the same searches
+with the benchmark, 5 seeds x 30 evaluations each, on the shared CIFAR-10 images.
+
+    python experiments/nb201_search_live/run.py --minutes 80     # rerun until it says "all searches done"
+
+Everything is fixed by ``config.json`` beside this file (committed before any run). Each (group,
+method) is one :func:`nasbeff.runs.search.run_search` (``nasbeff search --scorer live:... --evaluations
+30 --workers 2``) on one store; finished units are merged into the committed ``units.csv.gz`` (a fresh
+checkout resumes from it: nothing is computed twice), and a chunk stops at ``--minutes`` (the
+search in flight stops at its next evaluation batch and resumes next time from the store). Writes
+``benchmarks_data/nb201_search_live.csv`` (the columns of ``nb201_search.csv`` plus ``cost_model``,
+``unique_trained``, ``cpu_seconds``) and ``results.md``: final ``c10_test`` of each run's best arch
+(mean ± std, 95% bootstrap CI), paired differences to REA with the benchmark (same seeds), unique
+archs trained and CPU seconds. One line per chunk goes to ``chunks.jsonl`` (wall and CPU seconds,
+the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nasbeff.evaluation import paired_mean_difference
+from nasbeff.executors import cpu_model
+from nasbeff.runs.live import LiveTimeLimit
+from nasbeff.runs.search import SearchConfig, run_search
+from nasbeff.store import atomic_write
+from nasbeff.tables import shared_data_dir
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def _cpu_seconds() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def search_config(cfg: dict, group: dict, method: str, shared: Path, deadline: float | None) -> SearchConfig:
+    live = any(s.startswith("live:") for s in group["scorers"])
+    extra = dict(data=str(shared / cfg["data"]), store=REPO / cfg["store"], results=REPO / cfg["results"],
+                 protocol=group.get("protocol", "cpu"), batch_size=group.get("batch_size", 64),
+                 batches=group.get("batches", 0), workers=cfg["workers"], threads=cfg["threads"],
+                 deadline=deadline) if live else {}
+    return SearchConfig(methods=(method,), scorers=tuple(group["scorers"]), seed_list=tuple(cfg["seeds"]),
+                        max_evaluations=cfg["evaluations"], budget=float(cfg["budget_s"]), points=1,
+                        dataset=cfg["dataset"], shared=shared, out=REPO / "runs" / "nb201_search_live" /
+                        f"{group['name']}_{method}.csv", **extra)
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def report(rows: list[dict], cfg: dict) -> str:
+    """Final rows (all evaluations made): mean ± std of c10_test, CIs, paired differences to REA + benchmark."""
+    final = [r for r in rows if float(r["budget_s"]) == float(cfg["budget_s"])]
+    by: dict[tuple[str, str], dict[int, dict]] = {}
+    for r in final:
+        by.setdefault((r["method"], r["scorer"]), {})[int(r["seed"])] = r
+    ref = by.get(("rea", "benchmark"), {})
+    lines = ["| method | scorer | runs | evaluations | c10_test of the best arch (mean ± std) | 95% CI of the mean | "
+             "paired diff. to REA + benchmark [95% CI] | unique archs trained (mean) | CPU s of its units (mean per run) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rng = np.random.default_rng(0)
+    for (m, s), runs in sorted(by.items()):
+        seeds = sorted(runs)
+        acc = np.array([float(runs[k]["best_test_acc"]) for k in seeds])
+        boot = np.array([rng.choice(acc, acc.size).mean() for _ in range(2000)])
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        common = [k for k in seeds if k in ref]
+        diff = "—"
+        if (m, s) != ("rea", "benchmark") and len(common) >= 2:
+            d = paired_mean_difference(np.array([float(runs[k]["best_test_acc"]) for k in common]),
+                                       np.array([float(ref[k]["best_test_acc"]) for k in common]), seed=0)
+            diff = f"{d.diff:+.2f} [{d.ci[0]:+.2f}, {d.ci[1]:+.2f}] (n={len(common)})"
+        uniq = np.mean([float(runs[k].get("unique_trained") or "nan") for k in seeds])
+        cpu = np.mean([float(runs[k].get("cpu_seconds") or "nan") for k in seeds])
+        evals = np.mean([int(runs[k]["evaluations"]) for k in seeds])
+        lines.append(f"| {m} | {s} | {len(seeds)} | {evals:.0f} | {acc.mean():.2f} ± {acc.std(ddof=1) if acc.size > 1 else float('nan'):.2f} | "
+                     f"[{lo:.2f}, {hi:.2f}] | {diff} | {uniq:.1f} | {cpu:,.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, default=HERE / "config.json")
+    ap.add_argument("--minutes", type=float, default=80.0, help="length of this chunk")
+    args = ap.parse_args()
+    cfg = json.loads(args.config.read_text())
+    shared = shared_data_dir()
+    if shared is None:
+        print("error: ../shared/data not found (set NASBEFF_SHARED_DATA)", file=sys.stderr)
+        return 2
+    t0, c0 = time.time(), _cpu_seconds()
+    deadline = t0 + 60 * args.minutes
+    out = REPO / cfg["out"]
+    rows = {(r["method"], r["scorer"], r["seed"], r["budget_s"]): r for r in read_rows(out)}
+    finished, stopped = [], False
+    for group in cfg["groups"]:
+        for method in cfg["methods"]:
+            if time.time() > deadline:
+                stopped = True
+                break
+            sc = search_config(cfg, group, method, shared, deadline)
+            print(f"{group['name']} / {method}: {len(cfg['seeds'])} seeds x {cfg['evaluations']} evaluations",
+                  flush=True)
+            try:
+                res = run_search(sc)
+            except LiveTimeLimit as exc:
+                print(f"  stopped: {exc}", flush=True)
+                stopped = True
+                break
+            finished.append(f"{group['name']}/{method}")
+            print(f"  done in {res.elapsed_s:,.0f} s; {len(res.computed)} units computed", flush=True)
+            for r in read_rows(sc.out):
+                rows[(r["method"], r["scorer"], r["seed"], r["budget_s"])] = r
+        if stopped:
+            break
+    if rows:
+        fields = list(dict.fromkeys(k for r in rows.values() for k in r))
+        with atomic_write(out, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            for key in sorted(rows, key=lambda k: (k[0], k[1], int(k[2]), float(k[3]))):
+                w.writerow(rows[key])
+        (HERE / "results.md").write_text(
+            "# Live scorers in the search loops (issue 26)\n\nWritten by `python experiments/nb201_search_live/run.py` "
+            f"from `{cfg['out']}` ({len(cfg['seeds'])} seeds, at most {cfg['evaluations']} evaluations per run, "
+            "the config fixed before any run). c10_test is looked up after the search.\n\n"
+            + report(list(rows.values()), cfg) + "\n")
+    record = {"finished": finished, "stopped_by_time_limit": stopped, "wall_s": round(time.time() - t0, 1),
+              "cpu_s": round(_cpu_seconds() - c0, 1), "cpu": cpu_model(), "cores": os.cpu_count(),
+              "machine": platform.machine(), "load_before_after": list(os.getloadavg()),
+              "ended": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with open(REPO / cfg["chunks"], "a") as f:
+        f.write(json.dumps(record) + "\n")
+    print("time limit: rerun to continue" if stopped else "all searches done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
