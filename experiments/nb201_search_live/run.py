@@ -110,7 +110,10 @@ def main() -> int:
     out = REPO / cfg["out"]
     rows = {(r["method"], r["scorer"], r["seed"], r["budget_s"]): r for r in read_rows(out)}
     finished, stopped = [], False
-    for group in cfg["groups"]:
+    # the table look-up groups first (instant: the reference rows exist whatever a chunk reaches), then the
+    # live ones in the config's order
+    groups = sorted(cfg["groups"], key=lambda g: any(s.startswith("live:") for s in g["scorers"]))
+    for group in groups:
         for method in cfg["methods"]:
             if time.time() > deadline:
                 stopped = True
