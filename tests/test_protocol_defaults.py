@@ -11,8 +11,8 @@ from nasbeff.training.nb201_study import BetaVariant
 from nasbeff.training.protocols import PROTOCOL_VARIANTS, protocol_variant
 
 
-def test_a_protocol_predicts_with_its_own_variant(tmp_path):
-    kw = dict(data=tmp_path, archs=(0,), store=tmp_path / "s.sqlite", out=tmp_path / "r.csv")
+def test_a_protocol_predicts_with_its_own_variant(tmp_path, tiny_cifar):
+    kw = dict(data=tiny_cifar, archs=(0,), store=tmp_path / "s.sqlite", out=tmp_path / "r.csv")
     cpu = build_rank_config("cpu", None, {}, "", **kw)
     assert cpu.variant == BetaVariant.parse("points,identity,bayes,bic") == BetaVariant(source="points")
     assert build_rank_config("", None, {}, "", **kw).variant == BetaVariant()  # no protocol: epochs
