@@ -51,10 +51,10 @@ def search_config(cfg: dict, group: dict, method: str, shared: Path, deadline: f
     extra = dict(data=str(shared / cfg["data"]), store=REPO / cfg["store"], results=REPO / cfg["results"],
                  protocol=group.get("protocol", "cpu"), batch_size=group.get("batch_size", 64),
                  batches=group.get("batches", 0), workers=cfg["workers"], threads=cfg["threads"],
-                 deadline=deadline) if live else {}
+                 device=cfg.get("device", "cpu"), deadline=deadline) if live else {}
     return SearchConfig(methods=(method,), scorers=tuple(group["scorers"]), seed_list=tuple(cfg["seeds"]),
                         max_evaluations=cfg["evaluations"], budget=float(cfg["budget_s"]), points=1,
-                        dataset=cfg["dataset"], shared=shared, out=REPO / "runs" / "nb201_search_live" /
+                        dataset=cfg["dataset"], shared=shared, out=REPO / "runs" / cfg.get("runs_dir", "nb201_search_live") /
                         f"{group['name']}_{method}.csv", **extra)
 
 
@@ -105,6 +105,12 @@ def main() -> int:
     if shared is None:
         print("error: ../shared/data not found (set NASBEFF_SHARED_DATA)", file=sys.stderr)
         return 2
+    if str(cfg.get("device", "cpu")).startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            print(f"error: {args.config.name} asks for device {cfg['device']}: CUDA is not available on this machine",
+                  file=sys.stderr)
+            return 2
     t0, c0 = time.time(), _cpu_seconds()
     deadline = t0 + 60 * args.minutes
     out = REPO / cfg["out"]
@@ -140,9 +146,10 @@ def main() -> int:
             w.writeheader()
             for key in sorted(rows, key=lambda k: (k[0], k[1], int(k[2]), float(k[3]))):
                 w.writerow(rows[key])
-        (HERE / "results.md").write_text(
-            "# Live scorers in the search loops (issue 26)\n\nWritten by `python experiments/nb201_search_live/run.py` "
-            f"from `{cfg['out']}` ({len(cfg['seeds'])} seeds, at most {cfg['evaluations']} evaluations per run, "
+        (REPO / cfg.get("report", "experiments/nb201_search_live/results.md")).write_text(
+            "# Live scorers in the search loops (issue 26)\n\nWritten by `python experiments/nb201_search_live/run.py"
+            f"{'' if args.config.resolve() == HERE / 'config.json' else ' --config ' + str(args.config.resolve().relative_to(REPO))}` "
+            f"on {cfg.get('device', 'cpu')} from `{cfg['out']}` ({len(cfg['seeds'])} seeds, at most {cfg['evaluations']} evaluations per run, "
             "the config fixed before any run). c10_test is looked up after the search.\n\n"
             + report(list(rows.values()), cfg) + "\n")
     record = {"finished": finished, "stopped_by_time_limit": stopped, "wall_s": round(time.time() - t0, 1),
