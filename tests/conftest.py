@@ -82,6 +82,16 @@ def _deterministic_torch():
     yield
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread in this process for the test (rank's default, so its numbers match a worker's);
+    modules that train use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 _TOOLS = (".venv/", ".ruff_cache/", ".mypy_cache/", ".idea/", ".vscode/")  # a developer's own tool folders
 
 

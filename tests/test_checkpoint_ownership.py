@@ -26,12 +26,7 @@ RANK = ["--epochs", "3", "--train-size", "30", "--valid-size", "20", "--batch-si
         "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Crash(RuntimeError):

@@ -26,12 +26,7 @@ from nasbeff.training.loop import EarlyTrainer, TrainConfig
 TINY = dict(epochs=3, train_size=30, valid_size=20, batch_size=10, beta_samples=16, init_channels=4, cells=1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- configuration ---------------------------------------------------------------------------

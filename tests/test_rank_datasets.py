@@ -8,7 +8,6 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from nasbeff.cli import app
@@ -18,12 +17,7 @@ TINY = ["--epochs", "3", "--train-size", "200", "--valid-size", "100", "--batch-
         "--init-channels", "4", "--cells", "1", "--resolution", "8", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from nasbeff.cli import app
@@ -28,12 +27,7 @@ TINY_STUDY = ("epochs=2,train_size=30,valid_size=20,batch_size=10,beta_samples=8
               "cells=1,resolution=8")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

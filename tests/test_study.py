@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from nasbeff.cli import app
@@ -16,12 +15,7 @@ from nasbeff.training.nb201_study import StudyConfig, load_study_data, run_key, 
 CFG = StudyConfig(epochs=3, train_size=30, valid_size=20, batch_size=10, beta_samples=16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_train_arch_records_every_epoch_and_resumes(tmp_path, tiny_cifar):
