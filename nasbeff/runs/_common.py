@@ -139,6 +139,27 @@ def _remove_if_unused(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
+def check_execution(backend: str, workers: int, threads: int, ray_cpus: int, device: str, *,
+                    min_threads: int = 1) -> None:
+    """The executor options every run shares, checked before any work: a known backend (ray
+    installed), ``workers >= 1`` (local only), ``threads >= min_threads`` (rank allows 0: torch's
+    default), ``ray_cpus >= 0``, and a usable ``device`` where this process runs the units (on Ray the
+    workers may have devices this driver lacks)."""
+    from ..executors.backends import check_backend
+
+    check_backend(backend)  # unknown name, or ray not installed
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if backend == "ray" and workers > 1:
+        raise ValueError("--workers is for --backend local; with ray use --ray-cpus (and --threads per task)")
+    if threads < min_threads:
+        raise ValueError(f"--threads must be >= {min_threads}, got {threads}")
+    if ray_cpus < 0:
+        raise ValueError(f"--ray-cpus must be >= 0, got {ray_cpus}")
+    if backend == "local":
+        check_device(device)
+
+
 def check_device(device: str) -> str:
     """A usable torch device string, or a clear ValueError."""
     import torch

@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..executors.backends import check_backend, make_backend
+from ..executors.backends import make_backend
 from ..optimizers import LazyScorer
 from ..store import ResultStore, config_hash
-from ._common import check_device, check_writable, discard_unused_new_store
+from ._common import check_execution, check_writable, discard_unused_new_store
 
 LIVE_PREFIX = "live:"
 #: Early-training scorers of one ``rank`` run (columns of :func:`summarize_curve`; higher = better).
@@ -115,13 +115,7 @@ class LiveConfig:
                                      f"early-training scorer ({', '.join(TRAINING_SCORERS)})") from None
         if not self.data:
             raise ValueError(f"live:{self.names[0]} needs --data (the images it is computed on)")
-        check_backend(self.backend)
-        if self.workers < 1 or self.threads < 1:
-            raise ValueError(f"--workers and --threads must be >= 1, got {self.workers}, {self.threads}")
-        if self.backend == "ray" and self.workers > 1:
-            raise ValueError("--workers is for --backend local; with ray use --ray-cpus")
-        if self.backend == "local":
-            check_device(self.device)
+        check_execution(self.backend, self.workers, self.threads, self.ray_cpus, self.device)
         object.__setattr__(self, "store", Path(self.store))
         if self.proxy_names:
             from .score import ScoreConfig

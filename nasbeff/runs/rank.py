@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..executors.backends import check_backend, make_backend
+from ..executors.backends import make_backend
 from ..store import ResultStore
 from ..training.nb201_study import (
     BetaVariant,
@@ -41,7 +41,7 @@ from ..training.nb201_study import (
 )
 from ._common import (
     Progress,
-    check_device,
+    check_execution,
     check_sample,
     check_writable,
     discard_unused_new_store,
@@ -80,13 +80,8 @@ class RankConfig:
     config_blob: str = ""
 
     def __post_init__(self) -> None:
-        check_backend(self.backend)  # unknown name, or ray not installed
-        if self.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {self.workers}")
-        if self.backend == "ray" and self.workers > 1:
-            raise ValueError("--workers is for --backend local; with ray use --ray-cpus (and --threads per task)")
-        for opt, v in (("--threads", self.threads), ("--ray-cpus", self.ray_cpus), ("--sample", self.sample),
-                       ("--time-limit", self.time_limit)):
+        check_execution(self.backend, self.workers, self.threads, self.ray_cpus, self.device, min_threads=0)
+        for opt, v in (("--sample", self.sample), ("--time-limit", self.time_limit)):
             if v < 0:
                 raise ValueError(f"{opt} must be >= 0, got {v}")
         if not self.archs:
@@ -112,8 +107,6 @@ class RankConfig:
             read_curves(self.results, self.study.hash, self.study.epochs)  # a bad file: one line, before work
         if self.scores is not None and not Path(self.scores).is_file():
             raise FileNotFoundError(f"--scores {self.scores} not found")
-        if self.backend == "local":
-            check_device(self.device)
         if is_pool(self.data) != self.study.pool:
             raise ValueError(f"--data {self.data}: the study's images are " + (
                 "one .npz split by seed (pool), give that .npz" if self.study.pool else

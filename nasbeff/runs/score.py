@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from ..data.names import NUM_CLASSES
-from ..executors.backends import check_backend, make_backend
+from ..executors.backends import make_backend
 from ..store import ResultStore, RunKey, config_hash, read_units_csv
 from ..tables import TEST_COLUMNS
-from ._common import Progress, check_sample, discard_unused_new_store, check_device, check_writable, no_progress, sample_from_pool, write_csv
+from ._common import Progress, check_execution, check_sample, discard_unused_new_store, check_writable, no_progress, sample_from_pool, write_csv
 
 LEASE_INTERVAL_S = 10.0
 
@@ -67,7 +67,7 @@ class ScoreConfig:
     results: Path | None = None
 
     def __post_init__(self) -> None:
-        check_backend(self.backend)  # unknown name, or ray not installed
+        check_execution(self.backend, self.workers, self.threads, self.ray_cpus, self.device)
         if not self.proxies:
             raise ValueError("--proxies is empty")
         self.base_proxies  # noqa: B018 - KeyError listing the available names, ValueError for a bad aggregate
@@ -81,14 +81,8 @@ class ScoreConfig:
             raise ValueError(f"--batch-size must be >= 2, got {self.batch_size}")
         if self.batches < 1:
             raise ValueError(f"--batches must be >= 1 (0: what the proxies need), got {self.batches}")
-        if self.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {self.threads}")
-        if self.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {self.workers}")
-        if self.backend == "ray" and self.workers > 1:
-            raise ValueError("--workers is for --backend local; with ray use --ray-cpus")
         for opt, v, low in (("--init-channels", self.init_channels, 1), ("--cells", self.cells, 1),
-                            ("--sample", self.sample, 0), ("--ray-cpus", self.ray_cpus, 0)):
+                            ("--sample", self.sample, 0)):
             if v < low:
                 raise ValueError(f"{opt} must be >= {low}, got {v}")
         if not self.archs:
@@ -108,8 +102,6 @@ class ScoreConfig:
             check_writable(self.results, "--results")
             if self.results.exists():
                 read_units_csv(self.results)  # a bad file: one line, before any work
-        if self.backend == "local":  # on Ray the workers may have devices this driver lacks
-            check_device(self.device)
         if self.truth is None:  # not asked for: the default column where the table exists, none where not
             from ..tables.ground_truth import GROUND_TRUTH_CSV, shared_data_dir
 
