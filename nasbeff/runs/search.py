@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
-from ..store import atomic_write
+from ..store import atomic_write, read_csv
 from ..proxies.aggregate import is_aggregate_name, parse_aggregate_name
 from ..optimizers import (
     DEFAULT_BUDGETS, NATS_EPOCHS, Trajectory, aggregate_scorer_from_csv, make_optimizer, make_scorer,
@@ -278,13 +278,7 @@ class ColumnTable:
     def from_csv(cls, path: str | os.PathLike, space: SearchSpace) -> "ColumnTable":
         """A CSV with ``index`` (each of ``0 .. space.size - 1`` once), ``arch_str`` and numeric columns."""
         path = Path(path)
-        try:
-            with open(path, newline="", encoding="utf-8") as f:
-                reader = csv.DictReader(f)
-                rows = list(reader)
-                fields = list(reader.fieldnames or [])
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ValueError(f"{path} is not a text CSV file ({type(exc).__name__})") from None
+        fields, rows = read_csv(path, "table CSV")
         if "index" not in fields or "arch_str" not in fields:
             raise ValueError(f"{path}: needs the columns index and arch_str (it has {', '.join(fields)})")
         try:
