@@ -73,15 +73,22 @@ def _canonical(obj: Any, where: str) -> Any:
         return out
     if isinstance(obj, (list, tuple)):
         return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    item = getattr(obj, "item", None)  # numpy / torch scalars
+    value = _python_scalar(obj)
+    if type(value) is not type(obj):
+        return _canonical(value, where)
+    raise TypeError(f"{where}: {type(obj).__name__} is not allowed in a config (use JSON-like values)")
+
+
+def _python_scalar(obj: Any) -> Any:
+    """A numpy / torch scalar as the Python value of its ``item()``; anything else (a multi-element
+    array included) unchanged."""
+    item = getattr(obj, "item", None)
     if callable(item):
         try:
-            value = item()
-        except Exception:  # noqa: BLE001 - e.g. a multi-element array
-            value = obj
-        if type(value) is not type(obj):
-            return _canonical(value, where)
-    raise TypeError(f"{where}: {type(obj).__name__} is not allowed in a config (use JSON-like values)")
+            return item()
+        except Exception:  # noqa: BLE001 - e.g. a multi-element array or tensor
+            return obj
+    return obj
 
 
 def canonical_json(config: Mapping[str, Any]) -> str:
@@ -190,14 +197,9 @@ def _metric_value(name: str, value: Any) -> Any:
     if isinstance(value, numbers.Real):
         f = float(value)
         return f if math.isfinite(f) else None  # NaN / inf -> null (see module docstring)
-    item = getattr(value, "item", None)  # numpy / torch scalars
-    if callable(item):
-        try:
-            plain = item()
-        except Exception:  # noqa: BLE001 - e.g. a multi-element tensor
-            plain = value
-        if type(plain) is not type(value):
-            return _metric_value(name, plain)
+    plain = _python_scalar(value)
+    if type(plain) is not type(value):
+        return _metric_value(name, plain)
     raise TypeError(f"metric {name!r} must be a number, str, bool or None, got {type(value).__name__}")
 
 
