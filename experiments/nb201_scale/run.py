@@ -65,10 +65,11 @@ def tier_passes(cfg: dict, tier: dict, scratch: Path) -> list[tuple[str, list[st
 
 
 def score_command(cfg: dict, tier: dict, data: Path, minutes: float, proxies: list[str] | None = None,
-                  out: Path | str | None = None) -> list[str]:
+                  out: Path | str | None = None, device: str = "cpu") -> list[str]:
     """The ``nasbeff score`` call of one tier (the sample and its subset as ``--sample`` of the pool,
     which :func:`tier_archs` checks to be nested; ``workers``/``threads``: the tier's, else the config's;
-    ``proxies``/``out``: one pass of :func:`tier_passes`, else the tier's)."""
+    ``proxies``/``out``: one pass of :func:`tier_passes`, else the tier's; ``device``: where the units run,
+    added to the command only when it is not the CPU, so the CPU commands stay as they were)."""
     b, smp = cfg["batch_protocol"], cfg["sample"]
     tier_archs(cfg, tier)
     archs = {"sample": ["--archs", smp["pool"], "--sample", str(smp["size"]), "--sample-seed", str(smp["seed"])],
@@ -82,7 +83,7 @@ def score_command(cfg: dict, tier: dict, data: Path, minutes: float, proxies: li
             "--workers", str(tier.get("workers", cfg["workers"])),
             "--threads", str(tier.get("threads", cfg["threads"])), "--store", cfg["store"],
             "--out", str(tier["out"] if out is None else out), "--results", cfg["results"],
-            "--time-limit", f"{minutes:.2f}", "--quiet"]
+            "--time-limit", f"{minutes:.2f}", "--quiet", *(["--device", device] if device != "cpu" else [])]
 
 
 def tier_done(tier_csv: Path, n_archs: int, proxies: list[str]) -> bool:
@@ -133,8 +134,21 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=None, help="the images (default: the config's data, under the "
                                                             "shared data folder)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    ap.add_argument("--tiers", default="", help="comma-separated tier names to run (default: all, in order)")
+    ap.add_argument("--device", default="cpu", help="torch device of the units (e.g. cuda on a lent GPU)")
+    ap.add_argument("--workers", type=int, default=0, help="override every tier's workers (0: the config's)")
     args = ap.parse_args()
     cfg = json.loads(args.config.read_text())
+    tier_names = [t["name"] for t in cfg["tiers"]]
+    chosen = [n.strip() for n in args.tiers.split(",") if n.strip()] or tier_names
+    if set(chosen) - set(tier_names):
+        print(f"error: --tiers {args.tiers}: {args.config.name} has the tiers {', '.join(tier_names)}",
+              file=sys.stderr)
+        return 2
+    if args.workers:
+        cfg["workers"] = args.workers
+        for t in cfg["tiers"]:
+            t.pop("workers", None)
     data = args.data or (shared_data_dir() or Path("../shared/data")) / cfg["data"]
     end = time.time() + 60 * args.minutes
     log = HERE / cfg.get("chunks", "chunks.jsonl")
@@ -153,7 +167,7 @@ def main() -> int:
     merge_when_ready()
     for tier in cfg["tiers"]:
         n = sizes[tier["name"]]
-        if done(tier):
+        if done(tier) or tier["name"] not in chosen:
             continue
         for label, names, out in passes[tier["name"]]:
             if tier_done(out, n, names):
@@ -162,7 +176,7 @@ def main() -> int:
             if left < 1:
                 print(f"chunk time spent; rerun to continue with {label}")
                 return 0
-            cmd = score_command(cfg, tier, data, left, names, out)
+            cmd = score_command(cfg, tier, data, left, names, out, args.device)
             if args.dry_run:
                 print(f"# {label} ({n} archs)\n" + " ".join(cmd))
                 continue
@@ -174,7 +188,7 @@ def main() -> int:
             rec = json.loads(mem.read_text())
             rec.pop("samples")
             rec["command"] = f"nasbeff score ({label}, {n} archs)"
-            rec.update(cpu=cpu_model(), cores=os.cpu_count(), load_before=round(load_before, 2),
+            rec.update(cpu=cpu_model(), cores=os.cpu_count(), device=args.device, load_before=round(load_before, 2),
                        load_after=round(os.getloadavg()[0], 2), ended=time.strftime("%Y-%m-%d %H:%M:%S"))
             with open(log, "a") as f:
                 f.write(json.dumps({"tier": tier["name"], **rec}) + "\n")
@@ -186,6 +200,9 @@ def main() -> int:
                 return 0
         merge_when_ready()
     if args.dry_run:
+        return 0
+    if not all(map(done, cfg["tiers"])):
+        print(f"the tiers {', '.join(chosen)} are done; others are left")
         return 0
     print(f"all tiers done; wrote {merge(cfg)}")
     return 0
