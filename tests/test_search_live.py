@@ -200,3 +200,70 @@ def test_committed_units_let_a_fresh_store_resume(tmp_path, table):
     assert first.computed and units.exists()
     fresh = run_search(_cfg(tmp_path, results=units, seeds=1, store=tmp_path / "fresh.sqlite"), table=table)
     assert fresh.computed == [] and _runs(fresh) == _runs(first)
+
+
+class _JumpingClock:
+    """``time`` for one module: the real clock, except that ``time()`` jumps ``ahead`` seconds after
+    its first ``calls`` calls (a deadline that passes in the middle of a batch of units)."""
+
+    def __init__(self, calls: int, ahead: float) -> None:
+        self.calls, self.ahead, self.n = calls, ahead, 0
+
+    def time(self) -> float:
+        self.n += 1
+        return time.time() + (self.ahead if self.n > self.calls else 0.0)
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+def test_no_unit_starts_after_the_time_limit_and_the_same_search_continues(tmp_path, table, monkeypatch):
+    """A deadline that passes inside a batch of units: those already started finish and are stored,
+    none starts after it, the evaluation stops with LiveTimeLimit; the same search run again computes
+    only the rest and gives the runs of an uninterrupted search."""
+    import nasbeff.runs.score as score_module
+    from nasbeff.runs.live import LiveEvaluator, LiveTimeLimit
+
+    batch = [("meco", i) for i in (5000, 5001, 5002, 5003, 5004, 5005, 5006, 5007)]
+    monkeypatch.setattr(score_module, "time", _JumpingClock(calls=3, ahead=10_000.0))
+    cfg = _cfg(tmp_path, deadline=time.time() + 1_000.0)
+    with LiveEvaluator(cfg.live) as ev, pytest.raises(LiveTimeLimit, match="with 5 archs left to score; run again"):
+        ev.resolve(batch)  # one batch: eight units, the deadline passes after the third starts
+    with ResultStore(tmp_path / "live.sqlite") as st:
+        first = {int(r.key.arch) for r in st.rows(done=True, scorer="meco")}
+    assert first == {5000, 5001, 5002}
+    monkeypatch.undo()
+    with LiveEvaluator(_cfg(tmp_path).live) as ev:
+        ev.resolve(batch)
+        assert ev.computed == {("proxy", i) for i in range(5003, 5008)}  # only the five not started
+    res = run_search(_cfg(tmp_path), table=table)
+    ref = run_search(_cfg(tmp_path / "ref"), table=table)
+    assert _runs(res) == _runs(ref)
+
+
+def test_no_training_unit_starts_after_the_time_limit(tmp_path, monkeypatch, tiny_cifar):
+    import nasbeff.runs.rank as rank_module
+    from nasbeff.runs.live import LiveEvaluator, LiveTimeLimit
+
+    batch = [("lsv", i) for i in (700, 701, 702)]
+    monkeypatch.setattr(rank_module, "time", _JumpingClock(calls=1, ahead=10_000.0))
+    cfg = _cfg(tmp_path, scorers=("live:lsv",), data=str(tiny_cifar), study=TINY_STUDY, deadline=time.time() + 1e3)
+    with LiveEvaluator(cfg.live) as ev, pytest.raises(LiveTimeLimit, match="with 2 archs left to train; run again"):
+        ev.resolve(batch)
+    assert set(_done_units(tmp_path / "live.sqlite")) == {700}
+
+
+def test_search_time_limit_option(tmp_path, shared_data, tiny_cifar):
+    args = ["search", "--method", "random", "--scorer", "live:lsv", "--data", str(tiny_cifar), "--study", TINY_STUDY,
+            "--evaluations", "3", "--budget", "1000000", "--seeds", "1", "--shared", str(shared_data),
+            "--store", str(tmp_path / "t.sqlite"), "--out", str(tmp_path / "t.csv")]
+    out = runner.invoke(app, [*args, "--time-limit", "0.000001"])  # passed before the first unit could start
+    assert out.exit_code == 0, out.output
+    assert out.output.strip() == ("time limit: the time limit passed before 1 more evaluation could start; run "
+                                  "again to continue (the same command)")
+    assert not (tmp_path / "t.csv").exists()
+    bad = runner.invoke(app, [*args, "--time-limit", "-1"])
+    assert bad.exit_code != 0 and "--time-limit must be >= 0 minutes, got -1.0" in bad.output
+    table_only = runner.invoke(app, ["search", "--time-limit", "5", "--shared", str(shared_data), "--out",
+                                     str(tmp_path / "x.csv")])
+    assert table_only.exit_code != 0 and "--time-limit is for live scorers" in table_only.output

@@ -7,8 +7,8 @@ with the benchmark, 5 seeds x 30 evaluations each, on the shared CIFAR-10 images
 Everything is fixed by ``config.json`` beside this file (committed before any run). Each (group,
 method) is one :func:`nasbeff.runs.search.run_search` (``nasbeff search --scorer live:... --evaluations
 30 --workers 2``) on one store; finished units are merged into the committed ``units.csv.gz`` (a fresh
-checkout resumes from it: nothing is computed twice), and a chunk stops at ``--minutes`` (the
-search in flight stops at its next evaluation batch and resumes next time from the store). Writes
+checkout resumes from it: nothing is computed twice), and a chunk stops at ``--minutes``: no unit
+starts after it, the units in flight finish, and the search resumes next time from the store. Writes
 ``benchmarks_data/nb201_search_live.csv`` (the columns of ``nb201_search.csv`` plus ``cost_model``,
 ``unique_trained``, ``cpu_seconds``) and ``results.md``: final ``c10_test`` of each run's best arch
 (mean ± std, 95% bootstrap CI), paired differences to REA with the benchmark (same seeds), unique

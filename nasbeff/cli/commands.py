@@ -332,6 +332,8 @@ def search(
     workers: int = WORKERS,
     threads: int = THREADS,
     device: str = typer.Option("cpu", help="Live scorers: torch device (cpu, cuda, cuda:1)."),
+    time_limit: float = typer.Option(0.0, help="Live scorers: no unit starts after this many minutes; the same "
+                                               "command run again continues from the store (resumable chunks)."),
     backend: str = typer.Option("local", help="Live scorers: local or ray (pip install nasbeff[ray])."),
     ray_address: str = RAY_ADDRESS,
     ray_cpus: int = RAY_CPUS,
@@ -356,9 +358,15 @@ def search(
                            predictor_features=predictor_features, max_evaluations=evaluations, data=data,
                            store=store, results=results, protocol=protocol, study=study, batch_size=batch_size, batches=batches, workers=workers,
                            threads=threads, device=device, backend=backend, ray_address=ray_address,
-                           ray_cpus=ray_cpus)
-        with _progress() as on_progress:
-            res = run_search(cfg, on_progress)
+                           ray_cpus=ray_cpus, time_limit=time_limit)
+        from ..runs.live import LiveTimeLimit
+
+        try:
+            with _progress() as on_progress:
+                res = run_search(cfg, on_progress)
+        except LiveTimeLimit as exc:  # a chunk, not a failure: every finished unit is stored
+            console.print(f"time limit: {exc} (the same command)", markup=False, soft_wrap=True)
+            return
         from ..runs.search import TEST_COLUMNS
 
         others = [TEST_COLUMNS[d] for d in cfg.report_datasets]

@@ -92,6 +92,8 @@ class LiveConfig:
     ray_cpus: int = 0
     results: Path | None = None  # finished units to commit: imported at the start, merged into at the end
     deadline: float | None = None  # UNIX time: no unit starts after it (LiveTimeLimit; a rerun resumes)
+    # -- checked before each batch of evaluations and by every unit before it starts, so a run ends at most
+    # one unit's time after it
     rank: Any = field(default=None, init=False, repr=False)  # the RankConfig of the training scorers
 
     def __post_init__(self) -> None:
@@ -202,7 +204,8 @@ class LiveEvaluator:
                 self._proxy = (dataset, config_hash(config), config)
                 from ..data.names import NUM_CLASSES
 
-                self._proxy_job = ProxyJob(batches, channels, NUM_CLASSES[dataset], cfg.seed, cfg.device)
+                self._proxy_job = ProxyJob(batches, channels, NUM_CLASSES[dataset], cfg.seed, cfg.device,
+                                           cfg.deadline)  # a unit due after the deadline does not start
             stack.enter_context(discard_unused_new_store(cfg.store))
             self.store = stack.enter_context(ResultStore(cfg.store))
             self.lease = stack.enter_context(self.store.acquire_lease(self.description, interval_s=LEASE_INTERVAL_S))
@@ -275,7 +278,8 @@ class LiveEvaluator:
         the rest on the backend (each arch's unit once), fill :attr:`values`."""
         todo = [k for k in dict.fromkeys(keys) if k not in self.values]
         if todo and self.cfg.deadline is not None and time.time() > self.cfg.deadline and self._uncomputed(todo):
-            raise LiveTimeLimit(f"the time limit passed with {len(todo)} evaluations to compute; run again to continue")
+            raise LiveTimeLimit(f"the time limit passed before {len(todo)} more evaluation{'s' * (len(todo) > 1)} "
+                                "could start; run again to continue")
         proxy_archs = sorted({i for n, i in todo if self._kind(n) == "proxy"})
         train_archs = sorted({i for n, i in todo if self._kind(n) == "train"})
         if proxy_archs:
@@ -308,12 +312,18 @@ class LiveEvaluator:
         units = [(i, todo) for i in archs if (todo := tuple(n for n in names if (i, n) not in stored))]
 
         def commit(unit: tuple[int, tuple[str, ...]], result: dict | None) -> None:
+            if result is None:  # not started: the deadline had passed
+                return
             index, todo = unit
             commit_proxy_unit(self.store, index, todo, result, dataset, chash, self.cfg.seed)
             self.computed.add(("proxy", index))
 
         self.backend.map_units(self._proxy_job, units, on_result=commit)
         stored = stored_proxy_values(self.store, names, dataset, chash, self.cfg.seed)
+        left = sorted({i for i in archs for n in names if (i, n) not in stored})
+        if left:
+            raise LiveTimeLimit(f"the time limit passed with {len(left)} arch{'s' * (len(left) > 1)} left to score; "
+                                "run again to continue")
         for i in archs:
             for n in names:
                 m = stored[(i, n)]
@@ -328,8 +338,17 @@ class LiveEvaluator:
         study = rank.study
         todo = [i for i in archs if not self.store.is_done(run_key(i, study))]
         job = RankJob(str(Path(self.cfg.data).resolve()), study, str(Path(self.cfg.store).resolve()),
-                      self.lease.run_id, self.cfg.device)
-        self.backend.map_units(job, todo, on_result=lambda unit, _: self.computed.add(("train", int(unit))))
+                      self.lease.run_id, self.cfg.device, self.cfg.deadline)  # no unit starts after the deadline
+
+        def finished(unit: int, result: int | None) -> None:
+            if result is not None:  # None: not started, the deadline had passed
+                self.computed.add(("train", int(unit)))
+
+        self.backend.map_units(job, todo, on_result=finished)
+        left = [i for i in todo if not self.store.is_done(run_key(i, study))]
+        if left:
+            raise LiveTimeLimit(f"the time limit passed with {len(left)} arch{'s' * (len(left) > 1)} left to train; "
+                                "run again to continue")
         curves = stored_curves(self.store, archs, study)
         for i in archs:
             row = summarize_curve(i, curves[i], rank.variant)

@@ -113,6 +113,7 @@ class SearchConfig:
     ray_cpus: int = 0
     results: Path | None = None  # live scorers: a committed file of finished units (import at start, merge at end)
     deadline: float | None = None  # live scorers: UNIX time after which no unit starts (.live.LiveTimeLimit)
+    time_limit: float = 0.0  # live scorers: minutes from now after which no unit starts (sets ``deadline``)
     predictor_features: tuple[str, ...] = ()  # pool_csv columns the predictor also fits on, charged <col>_seconds
 
     def __post_init__(self) -> None:
@@ -151,6 +152,13 @@ class SearchConfig:
                 self.max_evaluations < 0:
             raise ValueError(f"--evaluations must be an integer >= 0 (0: no cap), got {self.max_evaluations!r}")
         object.__setattr__(self, "live", None)
+        if isinstance(self.time_limit, bool) or not isinstance(self.time_limit, (int, float)) or \
+                not self.time_limit >= 0:
+            raise ValueError(f"--time-limit must be >= 0 minutes, got {self.time_limit!r}")
+        if self.time_limit and not live:
+            raise ValueError("--time-limit is for live scorers (--scorer live:<name>): a table search takes seconds")
+        if self.time_limit and self.deadline is None:
+            object.__setattr__(self, "deadline", time.time() + 60.0 * self.time_limit)
         if live:
             if space != "nb201":
                 raise ValueError(f"{live[0]}: live scorers need --space nb201")
