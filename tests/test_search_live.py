@@ -267,3 +267,44 @@ def test_search_time_limit_option(tmp_path, shared_data, tiny_cifar):
     table_only = runner.invoke(app, ["search", "--time-limit", "5", "--shared", str(shared_data), "--out",
                                      str(tmp_path / "x.csv")])
     assert table_only.exit_code != 0 and "--time-limit is for live scorers" in table_only.output
+
+
+def test_the_broker_forms_batches_while_resolve_fills_values_as_it_goes(monkeypatch):
+    """resolve() fills values one by one and then still works; threads that see their value early go
+    on and ask for the next key before it returns. Every job must finish (the old waiting counter,
+    reset after each batch, forgot such a thread and the broker waited forever), each key resolved
+    once, and the keys asked together while all threads wait go out as one batch."""
+    import threading
+
+    from nasbeff.runs.live import _Broker
+
+    monkeypatch.setattr(_Broker, "POLL_S", 0.02)
+    values: dict = {}
+    batches: list[list] = []
+
+    def resolve(keys: list) -> None:
+        batches.append(sorted(keys))
+        for k in keys:
+            values[k] = k * 10
+        time.sleep(0.2)  # still working after every value is there: the threads go on meanwhile
+
+    broker = _Broker(resolve, values)
+
+    def job(seed: int):
+        def run() -> list:
+            got = []
+            for step in range(4):
+                key = 100 * step + seed
+                broker.wait_for(key, values)
+                got.append(values[key])
+            return got
+        return run
+
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(broker.run([job(s) for s in range(5)])), daemon=True)
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive(), "the broker never formed the next batch"
+    assert out[0] == [[10 * (100 * step + s) for step in range(4)] for s in range(5)]
+    assert sorted(k for b in batches for k in b) == sorted(100 * st + s for st in range(4) for s in range(5))
+    assert batches[0] == [0, 1, 2, 3, 4]  # the first requests of all five threads together

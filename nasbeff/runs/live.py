@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -362,7 +362,7 @@ class LiveEvaluator:
         process, else as threads whose requests are evaluated together (module docstring)."""
         if not self.cfg.parallel or len(jobs) < 2:
             return [job() for job in jobs]
-        self._broker = _Broker(self.resolve)
+        self._broker = _Broker(self.resolve, self.values)
         try:
             return self._broker.run(jobs)
         finally:
@@ -370,28 +370,44 @@ class LiveEvaluator:
 
 
 class _Broker:
-    """Runs jobs as threads; whenever all running ones wait for keys, resolves those keys in one
-    call (in the calling thread) and wakes them."""
+    """Runs jobs as threads; whenever every running one waits for a key that has no value yet,
+    resolves the requested keys in one call (in the calling thread) and wakes them.
 
-    def __init__(self, resolve: Callable[[list], None]) -> None:
+    Who waits is tracked per thread (``blocked``: thread -> key) and read against ``values``, never
+    counted: ``resolve`` fills ``values`` as it goes, so a thread may see its value, go on and ask
+    for its next key before ``resolve`` returns; a counter reset after the batch then forgot that
+    thread and the broker waited forever (seen in a 45-minute chunk of experiments/nb201_search_live)."""
+
+    POLL_S = 1.0  # how often a waiting thread looks at ``values`` (and at ``failed``) without a wake-up
+
+    def __init__(self, resolve: Callable[[list], None], values: Mapping[Any, Any]) -> None:
         self.resolve = resolve
+        self.values = values
         self.cond = threading.Condition()
         self.pending: dict[Any, None] = {}
-        self.waiting = 0
+        self.blocked: dict[int, Any] = {}  # thread id -> the key it waits for
         self.running = 0
         self.failed: BaseException | None = None
 
-    def wait_for(self, key: Any, values: dict) -> None:
+    def wait_for(self, key: Any, values: Mapping[Any, Any]) -> None:
+        me = threading.get_ident()
         with self.cond:
             if key in values:
                 return
             self.pending[key] = None
-            self.waiting += 1
+            self.blocked[me] = key
             self.cond.notify_all()
-            while key not in values and self.failed is None:
-                self.cond.wait(1.0)
+            try:
+                while key not in values and self.failed is None:
+                    self.cond.wait(self.POLL_S)
+            finally:
+                del self.blocked[me]
             if key not in values:
                 raise RuntimeError("the search stopped: an evaluation failed")
+
+    def _all_blocked(self) -> bool:
+        """Every running thread waits for a key without a value (so a batch can be formed)."""
+        return sum(key not in self.values for key in self.blocked.values()) >= self.running
 
     def run(self, jobs: Sequence[Callable[[], T]]) -> list[T]:
         results: list[Any] = [None] * len(jobs)
@@ -415,14 +431,13 @@ class _Broker:
         try:
             while True:
                 with self.cond:
-                    while not (errors or self.running == 0 or (self.pending and self.waiting >= self.running)):
+                    while not (errors or self.running == 0 or (self.pending and self._all_blocked())):
                         self.cond.wait(0.5)
                     if errors or self.running == 0:
                         break
                     batch, self.pending = list(self.pending), {}
                 self.resolve(batch)
                 with self.cond:
-                    self.waiting = 0
                     self.cond.notify_all()
         except BaseException as exc:
             with self.cond:
