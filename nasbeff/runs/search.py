@@ -484,9 +484,13 @@ def run_search(cfg: SearchConfig, on_progress: Progress | None = None, *,
             return one
 
         progress(done, total, "searching")
-        for m, s, opt in plans:
-            jobs = [job(m, s, opt, k) for k in seeds]
-            trajs = live.run(jobs) if live is not None else [j() for j in jobs]
+        # every run of every plan at once: with live scorers their requests are evaluated together (more
+        # units per batch for the workers); each run depends only on its seed and the scores, so the runs
+        # are those of one run after another
+        jobs = [job(m, s, opt, k) for m, s, opt in plans for k in seeds]
+        every = live.run(jobs) if live is not None else [j() for j in jobs]
+        for p, (m, s, opt) in enumerate(plans):
+            trajs = every[p * len(seeds):(p + 1) * len(seeds)]
             runs.append((m, s, trajs))
             if m == "warmup_rea":
                 stalled = sum(int((t.stage == 1).sum()) <= opt.population_size for t in trajs)
