@@ -155,7 +155,18 @@ def main() -> int:
             f"on {cfg.get('device', 'cpu')} from `{cfg['out']}` ({len(cfg['seeds'])} seeds, at most {cfg['evaluations']} evaluations per run, "
             "the config fixed before any run). c10_test is looked up after the search.\n\n"
             + report(list(rows.values()), cfg) + "\n")
-    record = {"finished": finished, "stopped_by_time_limit": stopped, "wall_s": round(time.time() - t0, 1),
+    store = REPO / cfg["store"]
+    units: dict[str, int] = {}
+    if store.exists():
+        from nasbeff.store import ResultStore
+
+        archs: dict[str, set] = {}
+        with ResultStore(store) as st:  # finished units (archs) in the store, by scorer (rank's: beff-train)
+            for row in st.rows(done=True):
+                archs.setdefault(row.key.scorer, set()).add(row.key.arch)
+        units = {k: len(v) for k, v in sorted(archs.items())}
+    record = {"finished": finished, "stopped_by_time_limit": stopped, "units_done": units,
+              "wall_s": round(time.time() - t0, 1),
               "cpu_s": round(_cpu_seconds() - c0, 1), "cpu": cpu_model(), "cores": os.cpu_count(),
               "machine": platform.machine(), "load_before_after": list(os.getloadavg()),
               "ended": time.strftime("%Y-%m-%d %H:%M:%S")}
