@@ -295,7 +295,7 @@ def test_the_broker_forms_batches_while_resolve_fills_values_as_it_goes(monkeypa
             got = []
             for step in range(4):
                 key = 100 * step + seed
-                broker.wait_for(key, values)
+                broker.wait_for(key)
                 got.append(values[key])
             return got
         return run

@@ -108,14 +108,15 @@ def main() -> int:
     if shared is None:
         print("error: ../shared/data not found (set NASBEFF_SHARED_DATA)", file=sys.stderr)
         return 2
-    if str(cfg.get("device", "cpu")).startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            print(f"error: {args.config.name} asks for device {cfg['device']}: CUDA is not available on this machine",
-                  file=sys.stderr)
-            return 2
     t0, c0 = time.time(), _cpu_seconds()
     deadline = t0 + 60 * args.minutes
+    for group in cfg["groups"]:  # nasbeff's own validation of every search (device, images, ...) before any work
+        for method in cfg["methods"]:
+            try:
+                search_config(cfg, group, method, shared, deadline)
+            except (ValueError, FileNotFoundError) as exc:
+                print(f"error: {args.config.name}, {group['name']} / {method}: {exc}", file=sys.stderr)
+                return 2
     out = REPO / cfg["out"]
     rows = {(r["method"], r["scorer"], r["seed"], r["budget_s"]): r for r in read_rows(out)}
     finished, stopped = [], False

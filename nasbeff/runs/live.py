@@ -259,7 +259,7 @@ class LiveEvaluator:
         key = (name, index)
         if key not in self.values:
             if self._broker is not None:
-                self._broker.wait_for(key, self.values)
+                self._broker.wait_for(key)
             else:
                 self.resolve([key])
         value, cost = self.values[key]
@@ -389,8 +389,10 @@ class _Broker:
         self.running = 0
         self.failed: BaseException | None = None
 
-    def wait_for(self, key: Any, values: Mapping[Any, Any]) -> None:
+    def wait_for(self, key: Any) -> None:
+        """Block until ``key`` has a value (resolved in a batch with the other threads' keys)."""
         me = threading.get_ident()
+        values = self.values
         with self.cond:
             if key in values:
                 return
