@@ -11,8 +11,8 @@ checkout resumes from it: nothing is computed twice), and a chunk stops at ``--m
 starts after it, the units in flight finish, and the search resumes next time from the store. Writes
 ``benchmarks_data/nb201_search_live.csv`` (the columns of ``nb201_search.csv`` plus ``cost_model``,
 ``unique_trained``, ``cpu_seconds``) and ``results.md``: final ``c10_test`` of each run's best arch
-(mean ± std, 95% bootstrap CI), paired differences to REA with the benchmark (same seeds), unique
-archs trained and CPU seconds. One line per chunk goes to ``chunks.jsonl`` (wall and CPU seconds,
+(mean ± std, 95% bootstrap CI), paired differences (same seeds) to REA with the benchmark and to the same
+method with the benchmark, beta_eff against the other live scorers, unique archs trained and CPU seconds. One line per chunk goes to ``chunks.jsonl`` (wall and CPU seconds,
 the machine).
 """
 
@@ -65,28 +65,37 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _paired(a: dict[int, dict], b: dict[int, dict]) -> str:
+    """Mean paired difference of ``best_test_acc`` (a - b) over the seeds both have, with its 95% CI."""
+    common = sorted(set(a) & set(b))
+    if len(common) < 2:
+        return "—"
+    d = paired_mean_difference(np.array([float(a[k]["best_test_acc"]) for k in common]),
+                               np.array([float(b[k]["best_test_acc"]) for k in common]), seed=0)
+    return f"{d.diff:+.2f} [{d.ci[0]:+.2f}, {d.ci[1]:+.2f}] (n={len(common)})"
+
+
 def report(rows: list[dict], cfg: dict) -> str:
-    """Final rows (all evaluations made): mean ± std of c10_test, CIs, paired differences to REA + benchmark."""
+    """Final rows (all evaluations made): mean ± std of c10_test, CIs, paired differences (same seeds) to
+    REA + benchmark and to the same method with the benchmark; then each live scorer against
+    ``live:beff_pred`` within one method (the early-training scorers share one training run per arch)."""
     final = [r for r in rows if float(r["budget_s"]) == float(cfg["budget_s"])]
     by: dict[tuple[str, str], dict[int, dict]] = {}
     for r in final:
         by.setdefault((r["method"], r["scorer"]), {})[int(r["seed"])] = r
     ref = by.get(("rea", "benchmark"), {})
     lines = ["| method | scorer | runs | evaluations | c10_test of the best arch (mean ± std) | 95% CI of the mean | "
-             "paired diff. to REA + benchmark [95% CI] | unique archs computed live (mean; `unique_trained`) | CPU s of its units (mean per run) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "paired diff. to REA + benchmark [95% CI] | paired diff. to the same method + benchmark [95% CI] | "
+             "unique archs computed live (mean; `unique_trained`) | CPU s of its units (mean per run) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     rng = np.random.default_rng(0)
     for (m, s), runs in sorted(by.items()):
         seeds = sorted(runs)
         acc = np.array([float(runs[k]["best_test_acc"]) for k in seeds])
         boot = np.array([rng.choice(acc, acc.size).mean() for _ in range(2000)])
         lo, hi = np.percentile(boot, [2.5, 97.5])
-        common = [k for k in seeds if k in ref]
-        diff = "—"
-        if (m, s) != ("rea", "benchmark") and len(common) >= 2:
-            d = paired_mean_difference(np.array([float(runs[k]["best_test_acc"]) for k in common]),
-                                       np.array([float(ref[k]["best_test_acc"]) for k in common]), seed=0)
-            diff = f"{d.diff:+.2f} [{d.ci[0]:+.2f}, {d.ci[1]:+.2f}] (n={len(common)})"
+        diff = _paired(runs, ref) if (m, s) != ("rea", "benchmark") else "—"
+        same = _paired(runs, by.get((m, "benchmark"), {})) if s != "benchmark" else "—"
         evals = np.mean([int(runs[k]["evaluations"]) for k in seeds])
         if s.startswith("live:"):
             uniq = f"{np.mean([float(runs[k].get('unique_trained') or 'nan') for k in seeds]):.1f}"
@@ -94,7 +103,13 @@ def report(rows: list[dict], cfg: dict) -> str:
         else:  # a table look-up: nothing is trained here, the budget is NB201's simulated training time
             uniq, cpu = "— (table look-up)", "—"
         lines.append(f"| {m} | {s} | {len(seeds)} | {evals:.0f} | {acc.mean():.2f} ± {acc.std(ddof=1) if acc.size > 1 else float('nan'):.2f} | "
-                     f"[{lo:.2f}, {hi:.2f}] | {diff} | {uniq} | {cpu} |")
+                     f"[{lo:.2f}, {hi:.2f}] | {diff} | {same} | {uniq} | {cpu} |")
+    beff = "live:beff_pred"
+    pairs = [(m, s) for (m, s) in sorted(by) if s.startswith("live:") and s != beff and (m, beff) in by]
+    if pairs:
+        lines += ["", f"`{beff}` against the other live scorers, within one method (same seeds):", "",
+                  f"| method | `{beff}` minus | paired diff. [95% CI] |", "|---|---|---|"]
+        lines += [f"| {m} | {s} | {_paired(by[(m, beff)], by[(m, s)])} |" for m, s in pairs]
     return "\n".join(lines)
 
 
