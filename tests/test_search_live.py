@@ -308,3 +308,32 @@ def test_the_broker_forms_batches_while_resolve_fills_values_as_it_goes(monkeypa
     assert out[0] == [[10 * (100 * step + s) for step in range(4)] for s in range(5)]
     assert sorted(k for b in batches for k in b) == sorted(100 * st + s for st in range(4) for s in range(5))
     assert batches[0] == [0, 1, 2, 3, 4]  # the first requests of all five threads together
+
+
+@pytest.mark.slow
+def test_a_live_meco_search_as_a_user_types_it_on_the_shared_cifar10_images(tmp_path, shared_data):
+    """The README's command on the shared CIFAR-10 tar and NB201 table: every visited arch is scored by
+    MeCo on CIFAR-10 images once (REA and random of one seed share their first draws through the store),
+    the rows are charged the measured seconds and carry the chosen arch's real c10_test."""
+    tar = shared_data / "cifar10" / "cifar10_jpeg.tar.gz"
+    if not tar.is_file():
+        pytest.skip("cifar10_jpeg.tar.gz absent")
+    db, out = tmp_path / "live.sqlite", tmp_path / "search.csv"
+    res = runner.invoke(app, ["search", "--method", "rea,random", "--scorer", "live:meco", "--data", str(tar),
+                              "--evaluations", "6", "--seeds", "1", "--budget", "1e9", "--store", str(db),
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(out)))
+    final = {r["method"]: r for r in rows if int(r["evaluations"]) == 6}
+    assert set(final) == {"rea", "random"} and {r["cost_model"] for r in rows} == {"measured"}
+    from nasbeff.tables import load_ground_truth
+    truth = load_ground_truth(shared_data)
+    with ResultStore(db) as st:
+        units = {int(r.key.arch): r for r in st.rows(done=True, scorer="meco")}
+    # keyed as score keys CIFAR-10 proxy units: the images are cifar10-valid's 25k train half
+    assert {r.key.dataset for r in units.values()} == {"cifar10-valid"} and all(r.n_writes == 1 for r in units.values())
+    for r in final.values():
+        best = int(r["best_index"])
+        assert best in units and int(r["unique_trained"]) == 6 and float(r["cpu_seconds"]) > 0
+        assert float(r["best_test_acc"]) == pytest.approx(float(truth.column("c10_test", best)), abs=1e-3)
+    assert len(units) < 12  # the two methods' shared first draws were scored once
