@@ -34,6 +34,45 @@ def test_round_trip_and_header(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["arch.pt"]
 
 
+def test_ctrl_c_inside_torch_save_stays_an_interrupt_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    """torch's zip writer turns a KeyboardInterrupt raised in a file write into RuntimeError
+    ("unexpected pos"): the CLI would report exit 2 instead of 130 (seen in CI on a Ctrl-C mid-save)."""
+    import nasbeff.training.checkpoint as ckpt
+
+    path = tmp_path / "arch.pt"
+    save_checkpoint(path, _payload())
+    real = ckpt.atomic_write
+
+    class _InterruptedFile:
+        def __init__(self, f):
+            self.f, self.writes = f, 0
+
+        def write(self, b):
+            self.writes += 1
+            if self.writes == 3:
+                raise KeyboardInterrupt
+            return self.f.write(b)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    class _Wrapped:
+        def __init__(self, *a, **kw):
+            self.cm = real(*a, **kw)
+
+        def __enter__(self):
+            return _InterruptedFile(self.cm.__enter__())
+
+        def __exit__(self, *exc):
+            return self.cm.__exit__(*exc)
+
+    monkeypatch.setattr(ckpt, "atomic_write", _Wrapped)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {**_payload(), "epoch": 9})
+    assert load_checkpoint(path)["epoch"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["arch.pt"]  # no temporary file left
+
+
 def test_bad_payloads_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="reserved"):
         save_checkpoint(tmp_path / "a.pt", {"schema": 5})

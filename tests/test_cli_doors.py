@@ -68,6 +68,22 @@ def test_the_interrupted_line_goes_to_stderr(tmp_path, monkeypatch):
     assert "interrupted" not in res.stdout
 
 
+def test_an_error_a_ctrl_c_caused_exits_130_not_2(tmp_path, monkeypatch):
+    """A C++ extension may turn the KeyboardInterrupt into its own error (torch's writer: RuntimeError)."""
+    import nasbeff.runs.score as score
+
+    def stub(*args, **kw):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 442496 vs 442392")
+
+    monkeypatch.setattr(score, "run_score", stub)
+    res = _fails(["score", "--data", "digits", "--store", str(tmp_path / "s.sqlite"), "--quiet"], code=130)
+    assert "interrupted — rerun the same command to resume" in _line(res.stderr)
+    assert "enforce fail" not in res.output
+
+
 # ----------------------------------------------------------------------------------------- 2. zoo pretrain --data
 
 def test_zoo_pretrain_without_data_is_one_line_naming_data(tmp_path):

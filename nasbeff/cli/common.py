@@ -46,14 +46,35 @@ def _errors(debug: bool) -> Iterator[None]:
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except KeyboardInterrupt:
-        err_console.print(Text.assemble(("interrupted", "bold yellow"), " — rerun the same command to resume"))
-        raise typer.Exit(code=130) from None
+        _interrupted()
     except user_errors() as e:
+        if _caused_by_ctrl_c(e):  # a C++ extension (torch's writers) turned the Ctrl-C into its own error
+            _interrupted()
         if debug:
             raise
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e).strip()
         error(_as_options(msg.splitlines()[0]) if msg else type(e).__name__)
         raise typer.Exit(code=2) from None
+    except Exception as e:
+        if _caused_by_ctrl_c(e):
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    err_console.print(Text.assemble(("interrupted", "bold yellow"), " — rerun the same command to resume"))
+    raise typer.Exit(code=130) from None
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a ``KeyboardInterrupt`` is in ``exc``'s chain of causes and contexts."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def error(message: str) -> None:

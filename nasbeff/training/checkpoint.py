@@ -2,7 +2,9 @@
 
 :func:`save_checkpoint` writes a dict with ``torch.save`` to a temporary file in the same
 folder, fsyncs it, renames it over ``path`` and fsyncs the folder, so a kill or power loss at
-any moment leaves either the previous checkpoint or the new one, never a torn file. Each file
+any moment leaves either the previous checkpoint or the new one, never a torn file; a Ctrl-C
+during the write stays a ``KeyboardInterrupt`` (torch's zip writer would report it as a
+``RuntimeError``). Each file
 carries ``"schema"`` (:data:`CHECKPOINT_SCHEMA`) and ``"nasbeff_version"``; :func:`load_checkpoint`
 refuses another schema, and a truncated or corrupt file, with a one-line
 :class:`CheckpointError` that names the file.
@@ -49,7 +51,12 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> No
     out = Path(path)
     data = {**payload, "schema": CHECKPOINT_SCHEMA, "nasbeff_version": __version__}
     with atomic_write(out, "wb") as f:
-        torch.save(data, f)
+        try:
+            torch.save(data, f)
+        except RuntimeError as exc:  # Ctrl-C inside torch's writer surfaces as its "unexpected pos" error
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from None  # atomic_write removes the partial file; the old one stays
+            raise
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = None) -> dict[str, Any]:
