@@ -13,8 +13,8 @@ appended, with the CPU model and the load average before and after, to ``chunks.
 file (committed: the time and memory of the whole run). Every scored (arch, proxy) pair also goes
 into the config's ``results`` file (``nasbeff score --results``, gzip-compressed as its name ends in
 ``.gz``; committed): a checkout without the local store continues from it. As soon as the sample
-and subset tiers are complete (and again at the end), their CSVs are merged by index into
-``merged_out`` (the sample's archs; subset-tier columns empty outside the subset). ``--dry-run``
+tier is complete, and after every later pass, the tier CSVs so far are merged by index into
+``merged_out`` (the sample's archs; a subset tier's columns empty outside the archs it has scored). ``--dry-run``
 prints the commands only.
 """
 
@@ -103,12 +103,15 @@ def sample_tiers(cfg: dict) -> list[dict]:
 
 
 def merge(cfg: dict, root: Path = REPO) -> Path:
-    """The sample's rows with the columns of every other sample/subset tier CSV, written to ``merged_out``."""
+    """The sample's rows with the columns of every other sample/subset tier CSV so far, written to
+    ``merged_out`` (a tier still running fills its columns on the archs it has scored, the rest empty)."""
     sample, *others = sample_tiers(cfg)
     with open(root / sample["out"], newline="") as f:
         rows = {int(r["index"]): r for r in csv.DictReader(f)}
     fields = list(next(iter(rows.values())))
     for tier in others:
+        if not (root / tier["out"]).is_file():  # not started yet: no columns
+            continue
         with open(root / tier["out"], newline="") as f:
             reader = csv.DictReader(f)
             extra = [c for c in reader.fieldnames if c not in fields and c != "flags"]
@@ -160,9 +163,9 @@ def main() -> int:
     def done(tier: dict) -> bool:
         return tier_done(REPO / tier["out"], sizes[tier["name"]], tier["proxies"])
 
-    def merge_when_ready() -> None:  # the merged CSV as soon as the sample's tiers are complete
-        if not args.dry_run and not (REPO / cfg["merged_out"]).is_file() and all(map(done, sample_tiers(cfg))):
-            print(f"the sample's tiers are done; wrote {merge(cfg)}")
+    def merge_when_ready() -> None:  # the merged CSV, once the sample tier is complete, after every pass
+        if not args.dry_run and done(sample_tiers(cfg)[0]):
+            print(f"wrote {merge(cfg)} (the sample tier and every other sample/subset tier so far)")
 
     merge_when_ready()
     for tier in cfg["tiers"]:
