@@ -163,7 +163,7 @@ def main() -> int:
     def done(tier: dict) -> bool:
         return tier_done(REPO / tier["out"], sizes[tier["name"]], tier["proxies"])
 
-    def merge_when_ready() -> None:  # the merged CSV, once the sample tier is complete, after every pass
+    def merge_when_ready() -> None:  # the merged CSV, once the sample tier is complete, at every stop
         if not args.dry_run and done(sample_tiers(cfg)[0]):
             print(f"wrote {merge(cfg)} (the sample tier and every other sample/subset tier so far)")
 
@@ -177,6 +177,7 @@ def main() -> int:
                 continue
             left = (end - time.time()) / 60
             if left < 1:
+                merge_when_ready()
                 print(f"chunk time spent; rerun to continue with {label}")
                 return 0
             cmd = score_command(cfg, tier, data, left, names, out, args.device)
@@ -199,6 +200,7 @@ def main() -> int:
                 print(f"{label}: nasbeff score exited with {rc}; see above")
                 return rc
             if not tier_done(out, n, names):
+                merge_when_ready()
                 print(f"chunk time spent inside {label}; rerun to continue")
                 return 0
         merge_when_ready()
