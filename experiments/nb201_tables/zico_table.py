@@ -70,8 +70,7 @@ def _row(label: str, col: str, ds: str, pub: tuple, cols: dict[str, np.ndarray],
     (``nasbeff report``'s rules: cut-off archs out, -inf ranked last), beside the published pair."""
     row = {"proxy": label, "column": col, "dataset": ds, "n": 0, "kendall": math.nan, "kendall_lo": math.nan,
            "kendall_hi": math.nan, "spearman": math.nan, "spearman_lo": math.nan, "spearman_hi": math.nan,
-           "published_kendall": pub[0], "published_spearman": pub[1],
-           "note": note}
+           "published_kendall": pub[0], "published_spearman": pub[1]}
     scored = col in cols and not np.isnan(cols[col]).all()  # a column of a tier still running may be empty so far
     row["note"] = "; ".join(filter(None, [protocol, note or ("" if scored else "not scored yet")]))
     if scored:
@@ -88,6 +87,7 @@ def main() -> None:
     args = ap.parse_args()
     table = NB201Table()
     rows = []
+    c10 = None  # (indices, cut-off mask, columns) of the CIFAR-10 file, kept for the transfer rows
     for ds, (truth_col, csv_path) in DATASETS.items():
         cols: dict[str, np.ndarray] = {}
         truth = cut = None
@@ -102,16 +102,17 @@ def main() -> None:
                 truth = np.asarray(table.column(truth_col, idx), dtype=float)
                 cut = np.array([is_cut_off(index_to_str(i)) for i in idx])
                 cols = {c: np.array([to_float(r[c]) for r in recs]) for c in fields}
+                if ds == "cifar10":
+                    c10 = (idx, cut, cols)
             else:
                 note = "not scored yet"
         for (col, label), pub in PUBLISHED.items():
             rows.append(_row(label, col, ds, pub[ds], cols, truth, cut, note, "", args.n_boot))
     # transfer rows: the CIFAR-10-image scores ranked against the other datasets' truth -- not the table's
     # protocol (that scores each dataset on its own images), labelled as such
-    fields, recs = read_csv(REPO / DATASETS["cifar10"][1], "scores")
-    idx = np.array([int(r["index"]) for r in recs])
-    cut = np.array([is_cut_off(index_to_str(i)) for i in idx])
-    c10_cols = {c: np.array([to_float(r[c]) for r in recs]) for c in fields}
+    if c10 is None:
+        raise SystemExit(f"error: {DATASETS['cifar10'][1]} is missing: the CIFAR-10 scale run has not written it")
+    idx, cut, c10_cols = c10
     for ds in ("cifar100", "imagenet16-120"):
         truth = np.asarray(table.column(DATASETS[ds][0], idx), dtype=float)
         for (col, label), pub in PUBLISHED.items():

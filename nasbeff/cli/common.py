@@ -47,18 +47,14 @@ def _errors(debug: bool) -> Iterator[None]:
         raise
     except KeyboardInterrupt:
         _interrupted()
-    except user_errors() as e:
+    except Exception as e:
         if _caused_by_ctrl_c(e):  # a C++ extension (torch's writers) turned the Ctrl-C into its own error
             _interrupted()
-        if debug:
+        if debug or not isinstance(e, user_errors()):
             raise
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e).strip()
         error(_as_options(msg.splitlines()[0]) if msg else type(e).__name__)
         raise typer.Exit(code=2) from None
-    except Exception as e:
-        if _caused_by_ctrl_c(e):
-            _interrupted()
-        raise
 
 
 def _interrupted() -> None:
