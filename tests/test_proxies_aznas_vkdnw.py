@@ -270,6 +270,116 @@ def test_vkdnw_is_seeded_uses_eval_mode_and_errors():
         P.score("vkdnw", m, [(x, y)], init="orthogonal")
 
 
+class _Layers(nn.Module):
+    """A stack of layers with the reference's setup (float64, eval mode); ``flat`` flattens before the head."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def _eval64(m: nn.Module, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    m = m.double().eval()
+    with torch.no_grad():  # non-trivial running statistics and affine parameters
+        for mod in m.modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.5, 0.5)
+    return m
+
+
+FAST_PATH_NETS = {
+    # stride, padding, dilation, groups and biases; kernel offset (0, 0) reads the padded input
+    "conv": lambda: _Layers(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                            nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=2, bias=False), nn.BatchNorm2d(4),
+                            nn.ReLU(inplace=True),  # changes the BN output in place, as NB201's last ReLU
+                            nn.Conv2d(4, 3, 2, stride=3, padding=(1, 0)), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                            nn.Linear(3, 5)),
+    "bn1d": lambda: _Layers(nn.Flatten(), nn.Linear(2 * 5 * 5, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 4)),
+    "nb201": lambda: __import__("nasbeff.spaces.nb201", fromlist=["x"]).build_nb201_model(
+        "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|", num_classes=7,
+        in_channels=2, C=4, N=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAST_PATH_NETS))
+def test_vkdnw_activation_jacobian_equals_the_generic_jacobian(name, monkeypatch):
+    monkeypatch.setattr(VK, "ACTIVATION_CHUNK", 4)  # 6 samples: chunks of 4 and 2
+    net = _eval64(FAST_PATH_NETS[name]())
+    x, _ = img(6, side=5 if name != "nb201" else 8, seed=2)
+    fast = VK.activation_jacobian(net, x)
+    assert fast is not None
+    jac, names = VK.first_weight_jacobian(net, x)
+    assert fast[1] == names and fast[0].shape == jac.shape
+    assert torch.allclose(fast[0], jac, rtol=1e-10, atol=1e-12 * float(jac.abs().max()))
+    assert float(jac.abs().min()) < float(jac.abs().max())  # not a trivially constant Jacobian
+
+
+def test_vkdnw_values_do_not_depend_on_the_path(monkeypatch):
+    from nasbeff.spaces.nb201 import build_nb201_model
+    m = build_nb201_model("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+                          num_classes=5, C=4, N=1)
+    x, y = img(6, c=3, side=8, seed=1)
+    fast = P.score_many(list(VK.NAMES), m, [(x.float(), y)])
+    monkeypatch.setattr(VK, "activation_jacobian", lambda net, x: None)
+    slow = P.score_many(list(VK.NAMES), m, [(x.float(), y)])
+    assert fast["vkdnw_dim"].value == slow["vkdnw_dim"].value == 3 + 3 * 9 + 2 * 7 + 2 + 2  # stem; 3 cells of 3 ReLU-conv-BN; 2 reductions; last BN; fc
+    assert fast["vkdnw"].value == pytest.approx(slow["vkdnw"].value, rel=1e-5)
+
+
+class _Scale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.s = nn.Parameter(torch.ones(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.s
+
+
+class _Twice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.tanh(self.fc(x)))
+
+
+class _Centre(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean(dim=0, keepdim=True)  # couples the samples of a batch
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda: _Layers(nn.Linear(3, 3), _Scale(), nn.Linear(3, 2)), "a parameter outside Conv2d/Linear/BatchNorm"),
+    (lambda: _Twice(), "a module run twice"),
+    (lambda: _Layers(nn.Linear(3, 3), _Centre(), nn.Linear(3, 2)), "samples coupled"),
+    (lambda: _Layers(nn.Linear(3, 16), nn.Unflatten(1, (1, 4, 4)), nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"),
+                     nn.Flatten(), nn.Linear(32, 2)), "reflect padding"),
+    (lambda: _Layers(nn.Linear(3, 3), nn.BatchNorm1d(3, track_running_stats=False), nn.Linear(3, 2)),
+     "batch statistics"),
+])
+def test_vkdnw_activation_jacobian_declines_what_it_cannot_handle(make, why):
+    torch.manual_seed(0)
+    net = make().double().eval()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    assert VK.activation_jacobian(net, x) is None, why
+    if why == "batch statistics":  # one sample alone has no batch statistics: the generic path refuses it too
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            VK.first_weight_jacobian(net, x)
+        return
+    jac, names = VK.first_weight_jacobian(net, x)  # the generic path still answers
+    assert jac.shape == (5, 2 if not isinstance(net, _Twice) else 3, len(names))
+    r = P.score("vkdnw_dim", net, [(x, torch.zeros(5, dtype=torch.long))], init=None)
+    assert r.value == len(names)
+
+
 def test_decile_entropy_values():
     assert VK.decile_entropy(torch.ones(20)) == pytest.approx(math.log(9))
     assert VK.decile_entropy(torch.zeros(5)) == -math.inf
