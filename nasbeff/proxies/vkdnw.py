@@ -30,7 +30,7 @@ The reference code multiplies the Jacobian by the covariance's Cholesky factor f
 first element of a layer's weight moves only its output channel 0, so ``J`` is a sum of that channel's
 gradient times the matching input) wherever the model allows it -- every NB201 / NATS network -- and
 otherwise from the generic per-sample :func:`first_weight_jacobian`; the two agree to float rounding
-(``benchmarks/bench_vkdnw_jacobian.py``: 1.4-2.6x faster on NB201, more with more classes).
+(``benchmarks/bench_vkdnw_jacobian.py``: 1.3-2x faster on NB201 networks).
 Cut-off archs (logits equal for every sample) get ``-inf`` for all three, flagged; an all-zero
 decile vector (no spectrum to compare) gives ``-inf`` for ``vkdnw``/``vkdnw_single``, flagged.
 """
