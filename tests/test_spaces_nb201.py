@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -440,3 +441,61 @@ def test_matches_xautodl_tiny_network():
             ref.train(), ours.train()
             with torch.no_grad():
                 torch.testing.assert_close(ours(x), ref(x)[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape,k,stride,pad", [((2, 3, 7, 5), 3, 1, 1), ((2, 4, 8, 8), 3, 2, 1),
+                                                ((1, 2, 9, 9), 5, 1, 2), ((2, 3, 6, 6), 2, 2, 0)])
+def test_avg_pool_excluding_pad_equals_torch_forward_and_gradients(shape, k, stride, pad):
+    from nasbeff.spaces import AvgPoolExcludingPad
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    ref, ours = nn.AvgPool2d(k, stride, pad, count_include_pad=False), AvgPoolExcludingPad(k, stride, pad)
+    assert torch.equal(ours(x), ref(x))  # the forward is torch's own op
+    g = torch.randn(ref(x).shape, generator=gen, dtype=torch.float64)
+    (want,) = torch.autograd.grad(ref(x), x, g)
+    (got,) = torch.autograd.grad(ours(x), x, g)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    if pad:  # border outputs divide by fewer inputs: the count-including gradient differs
+        (incl,) = torch.autograd.grad(nn.AvgPool2d(k, stride, pad, count_include_pad=True)(x), x, g)
+        assert not torch.allclose(got, incl)
+    assert torch.autograd.gradgradcheck(ours, (x,))  # double backward (GraSP)
+
+
+def test_avg_pool_excluding_pad_falls_back_to_torch_where_its_backward_is_not_used():
+    from nasbeff.spaces import AvgPoolExcludingPad
+
+    x = torch.randn(1, 2, 5, 5, requires_grad=True)
+    pool = AvgPoolExcludingPad(3, 1, 1)
+    assert pool(x).grad_fn.name() == "_BoxAdjointAvgPoolBackward"
+    assert "AvgPool2DBackward" in pool(x[0]).grad_fn.name()  # unbatched (C, H, W)
+    pool.ceil_mode = True
+    assert "AvgPool2DBackward" in pool(x).grad_fn.name()
+    with torch.no_grad():
+        assert torch.equal(AvgPoolExcludingPad(3, 1, 1)(x), nn.AvgPool2d(3, 1, 1, count_include_pad=False)(x))
+
+
+def test_nb201_pool_cells_have_torch_gradients():
+    """The whole network's weight gradients with the fast pool equal those with torch's pool."""
+    from nasbeff.spaces import AvgPoolExcludingPad
+
+    s = "|avg_pool_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|avg_pool_3x3~0|skip_connect~1|avg_pool_3x3~2|"
+    torch.manual_seed(0)
+    fast = build_nb201_model(s, 10, C=4, N=1).double()
+    plain = build_nb201_model(s, 10, C=4, N=1).double()
+    plain.load_state_dict(fast.state_dict())
+    n_swapped = 0
+    for mod in list(plain.modules()):
+        for name, child in mod.named_children():
+            if isinstance(child, AvgPoolExcludingPad):
+                setattr(mod, name, nn.AvgPool2d(3, 1, 1, count_include_pad=False))
+                n_swapped += 1
+    assert n_swapped == 3 * 4  # 4 pool edges in each of the 3 cells (N = 1)
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    grads = []
+    for net in (fast, plain):
+        net.train()
+        net(x).square().sum().backward()
+        grads.append([p.grad for p in net.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
