@@ -499,3 +499,23 @@ def test_nb201_pool_cells_have_torch_gradients():
         grads.append([p.grad for p in net.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_avg_pool_excluding_pad_under_torch_func_transforms():
+    """vmap(jacrev) (VKDNW's generic path) and forward mode (jvp) give torch's pool's derivatives."""
+    from torch.func import jacrev, jvp, vmap
+
+    from nasbeff.spaces import AvgPoolExcludingPad
+
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 2, 6, 5, generator=gen, dtype=torch.float64)
+    ref, ours = nn.AvgPool2d(3, 1, 1, count_include_pad=False), AvgPoolExcludingPad(3, 1, 1)
+
+    def per_sample(pool):
+        return vmap(jacrev(lambda xi: pool(xi[None]).sum(dim=(0, 1))))(x)
+
+    want = per_sample(ref)
+    assert want.shape == (3, 6, 5, 2, 6, 5) and want.abs().sum() > 0
+    torch.testing.assert_close(per_sample(ours), want, rtol=1e-12, atol=1e-14)
+    t = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(jvp(ours, (x,), (t,))[1], jvp(ref, (x,), (t,))[1], rtol=1e-12, atol=1e-14)
