@@ -19,8 +19,10 @@ Each layer's output is cut from the graph (its consumers see a fresh leaf copy),
 Jacobian J_uv = d z_v / d a_u holds every other predecessor's output fixed, and dC/da_u is
 accumulated layer by layer in reverse execution order (:meth:`DagCapture.output_grads`).
 Inputs and outputs are copied at the module boundary, so in-place ReLUs and ``out += identity``
-(torchvision's residual blocks) never rewrite a recorded tensor. ``nn.AvgPool2d`` with
-``count_include_pad=False`` (NB201) is recorded in an equal form whose backward is fast on CPU.
+(torchvision's residual blocks) never rewrite a recorded tensor. A plain ``nn.AvgPool2d`` with
+``count_include_pad=False`` is recorded in an equal form (the count-including pool over the valid
+fraction); a subclass with a forward of its own (NB201's ``AvgPoolExcludingPad``, whose CPU backward
+is a grouped convolution, 3-4x faster than torch's pooling backward) is recorded as it is.
 
 The capture runs the model through :func:`torch.func.functional_call` with fresh leaf copies of
 the selected parameters, so the user's parameters, their ``requires_grad`` flags and ``.grad``
@@ -355,8 +357,8 @@ def _direct_source(logits: torch.Tensor, stop: dict[int, int]) -> int | None:
 
 
 def _fast_avg_pool(mod: nn.AvgPool2d, args, out: torch.Tensor) -> torch.Tensor:
-    """The same average pool as count_include_pad=True times a constant map (kernel size / valid
-    count): equal values, and a backward pass that torch's CPU kernel runs ~30x faster."""
+    """The same average pool as count_include_pad=True divided by a constant map (valid count /
+    kernel size): equal values, by torch's count-including kernels."""
     x = args[0]
     ones = torch.ones(1, 1, *x.shape[-2:], dtype=x.dtype, device=x.device)
     kw = {"kernel_size": mod.kernel_size, "stride": mod.stride, "padding": mod.padding, "ceil_mode": mod.ceil_mode}
@@ -427,7 +429,8 @@ def capture(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layers: LayerSpe
         handles.append(lay.module.register_forward_pre_hook(pre_hook))
         handles.append(lay.module.register_forward_hook(post_hook))
     for mod in model.modules():
-        if isinstance(mod, nn.AvgPool2d) and not mod.count_include_pad and mod.divisor_override is None:
+        if (isinstance(mod, nn.AvgPool2d) and type(mod).forward is nn.AvgPool2d.forward
+                and not mod.count_include_pad and mod.divisor_override is None):
             handles.append(mod.register_forward_hook(_fast_avg_pool))
     try:
         xx = x.detach().to(device=device, dtype=cdtype) if x.is_floating_point() else x.to(device)
