@@ -22,7 +22,7 @@ Inputs and outputs are copied at the module boundary, so in-place ReLUs and ``ou
 (torchvision's residual blocks) never rewrite a recorded tensor. A plain ``nn.AvgPool2d`` with
 ``count_include_pad=False`` is recorded in an equal form (the count-including pool over the valid
 fraction); a subclass with a forward of its own (NB201's ``AvgPoolExcludingPad``, whose CPU backward
-is a grouped convolution, 3-4x faster than torch's pooling backward) is recorded as it is.
+is a grouped convolution, ~4x faster than torch's pooling backward in float32) is recorded as it is.
 
 The capture runs the model through :func:`torch.func.functional_call` with fresh leaf copies of
 the selected parameters, so the user's parameters, their ``requires_grad`` flags and ``.grad``
