@@ -140,6 +140,8 @@ def main() -> int:
     ap.add_argument("--tiers", default="", help="comma-separated tier names to run (default: all, in order)")
     ap.add_argument("--device", default="cpu", help="torch device of the units (e.g. cuda on a lent GPU)")
     ap.add_argument("--workers", type=int, default=0, help="override every tier's workers (0: the config's)")
+    ap.add_argument("--threads", type=int, default=0, help="override every tier's torch threads per worker (0: "
+                                                           "the config's; 1 when two chunks share two cores)")
     args = ap.parse_args()
     cfg = json.loads(args.config.read_text())
     tier_names = [t["name"] for t in cfg["tiers"]]
@@ -152,6 +154,10 @@ def main() -> int:
         cfg["workers"] = args.workers
         for t in cfg["tiers"]:
             t.pop("workers", None)
+    if args.threads:
+        cfg["threads"] = args.threads
+        for t in cfg["tiers"]:
+            t.pop("threads", None)
     data = args.data or (shared_data_dir() or Path("../shared/data")) / cfg["data"]
     end = time.time() + 60 * args.minutes
     log = HERE / cfg.get("chunks", "chunks.jsonl")
