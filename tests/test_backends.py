@@ -72,7 +72,9 @@ def test_process_backend_gives_the_in_process_results_in_unit_order():
         local = LocalBackend(threads=1).map_units(job, units)
         pids = backend.map_units(_pid, [0, 1, 2, 3])
         procs = backend.map_units(job, units)  # the same worker processes serve every call
-        assert set(backend.map_units(_pid, [0, 1, 2, 3])) <= set(pids) and len(set(pids)) <= 2
+        # two workers serve every call: the pids of all calls together are at most two (which worker
+        # takes which unit is the pool's choice, so one call may see only one of them)
+        assert len(set(pids) | set(backend.map_units(_pid, [0, 1, 2, 3]))) <= 2
     finally:
         backend.close()
     assert [{n: r[n]["value"] for n in PROXIES} for r in local] == [{n: r[n]["value"] for n in PROXIES} for r in procs]
